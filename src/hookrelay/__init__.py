@@ -1,0 +1,3 @@
+"""hookrelay: webhook delivery platform."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The Litestar API: app factory, auth, problem details, one folder per resource."""

@@ -1,0 +1,77 @@
+"""The app factory: routes, auth dependency, problem details, metrics and the lifespan that
+creates the per-process services (database engine, notifier, cursor codec, key cache)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+
+from hookrelay import __version__
+from hookrelay.api.admin.controller import AdminController
+from hookrelay.api.auth import KeyCache, authenticate_app
+from hookrelay.api.health import healthz, readyz
+from hookrelay.api.jobs.controller import JobsController
+from hookrelay.api.middleware import request_logging_middleware
+from hookrelay.api.problems import exception_handlers
+from hookrelay.jobs.registry import load_job_modules
+from hookrelay.services.context import services_for_current_loop
+from hookrelay.services.cursors import CursorCodec
+from hookrelay.settings import Settings
+
+# Room for the JSON envelope around a payload of HOOKRELAY_MAX_PAYLOAD_BYTES.
+BODY_ENVELOPE_BYTES = 16 * 1024
+
+
+class MetricsController(PrometheusController):
+    path = "/metrics"
+    include_in_schema = False
+
+
+def create_app(settings: Settings, *, in_process: bool = False, run_scheduler: bool = False) -> Litestar:
+    load_job_modules(settings.job_modules)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        services = services_for_current_loop(settings, in_process=in_process)
+        await services.notifier.start()
+        app.state.services = services
+        app.state.cursors = CursorCodec(settings.secret_key or "")
+        app.state.key_cache = KeyCache()
+        scheduler_task = None
+        if run_scheduler:
+            from hookrelay.scheduler import run_forever
+
+            stop = asyncio.Event()
+            scheduler_task = asyncio.create_task(run_forever(services, stop=stop))
+        try:
+            yield
+        finally:
+            if scheduler_task is not None:
+                stop.set()
+                await scheduler_task
+            await services.notifier.stop()
+
+    prometheus = PrometheusConfig(app_name="hookrelay", prefix="hookrelay", group_path=True, exclude=["/metrics"])
+    return Litestar(
+        route_handlers=[JobsController, AdminController, healthz, readyz, MetricsController],
+        dependencies={"app_id": Provide(authenticate_app)},
+        exception_handlers=exception_handlers,
+        middleware=[request_logging_middleware, prometheus.middleware],
+        lifespan=[lifespan],
+        request_max_body_size=settings.max_payload_bytes + BODY_ENVELOPE_BYTES,
+        openapi_config=OpenAPIConfig(
+            title="hookrelay",
+            version=__version__,
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin()],
+        ),
+        debug=False,
+        logging_config=None,
+    )

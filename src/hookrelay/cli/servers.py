@@ -1,0 +1,96 @@
+"""Server processes: ``dev``, ``api``, ``worker``, ``scheduler``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+
+import click
+
+from hookrelay.db.migrations import SchemaBehind, ensure_schema_current
+from hookrelay.settings import Settings, load_settings
+
+
+def _production_settings() -> Settings:
+    settings = load_settings()
+    settings.require_production_services()
+    try:
+        ensure_schema_current(settings.database_url)
+    except SchemaBehind as exc:
+        raise click.ClickException(str(exc)) from None
+    return settings
+
+
+@click.command()
+@click.option("--bind", help="HOST:PORT (default: HOOKRELAY_BIND)")
+@click.option("--workers", default=1, show_default=True, help="uvicorn worker processes")
+def api(bind: str | None, workers: int) -> None:
+    """Serve the HTTP API (production: PostgreSQL + Redis)."""
+    import uvicorn
+
+    settings = _production_settings()
+    if bind:
+        os.environ["HOOKRELAY_BIND"] = bind
+        settings = load_settings()
+    host, port = settings.host_and_port
+    uvicorn.run(
+        "hookrelay.api.asgi:create_production_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+    )
+
+
+@click.command()
+@click.option("--processes", type=int, default=None, help="worker processes (default: CPU count)")
+@click.option("--threads", type=int, default=8, show_default=True, help="concurrent messages per process")
+def worker(processes: int | None, threads: int) -> None:
+    """Run Dramatiq worker processes (job execution)."""
+    _production_settings()
+    arguments = [
+        sys.executable, "-m", "dramatiq", "hookrelay.queue.worker_entry",
+        "--processes", str(processes or os.cpu_count() or 1),
+        "--threads", str(threads),
+        "--queues", "jobs",
+    ]
+    os.execv(sys.executable, arguments)
+
+
+@click.command()
+def scheduler() -> None:
+    """Run the periodic loop (lease recovery, lost-message re-sends, purges)."""
+    from hookrelay.logging import configure_logging
+    from hookrelay.queue.broker import setup_broker
+
+    settings = _production_settings()
+    configure_logging(settings.log_format)
+    setup_broker(settings)
+    import hookrelay.queue.actors  # noqa: F401  (registers the enqueuer)
+    from hookrelay.scheduler import run_forever
+    from hookrelay.services.context import services_for_current_loop
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await run_forever(services_for_current_loop(settings), stop=stop)
+
+    asyncio.run(main())
+
+
+@click.command()
+@click.option("--bind", help="HOST:PORT (default: HOOKRELAY_BIND, 127.0.0.1:8080)")
+@click.option("--data-dir", default=".hookrelay", show_default=True, help="where dev keeps its generated secrets")
+def dev(bind: str | None, data_dir: str) -> None:
+    """Everything in one process on SQLite with an in-process broker: no services needed."""
+    from hookrelay.cli.dev import run_dev
+
+    run_dev(bind=bind, data_dir=data_dir)

@@ -1,0 +1,1 @@
+"""Everything that imports SQLAlchemy lives under this package."""

@@ -1,0 +1,100 @@
+"""Engines and sessions.
+
+An async engine belongs to the event loop that first used it. In ``hookrelay dev`` the API's
+loop and Dramatiq's worker loop share one process, so each loop gets its own ``Database``
+(``database_for_current_loop``). SQLite is put in WAL mode with a busy timeout and every
+transaction begins IMMEDIATE, so that the two loops queue for the write lock instead of failing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from hookrelay.errors import ServiceUnavailable
+from hookrelay.settings import Settings
+
+
+def _make_engine(url: str) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record) -> None:
+            # Take over transaction control from the driver so BEGIN IMMEDIATE can be issued.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _sqlite_begin(connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_async_engine(
+        url,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=False,
+        pool_recycle=1800,
+    )
+
+
+class Database:
+    """One engine and the transaction helpers built on it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = _make_engine(url)
+        self.dialect = self.engine.dialect.name
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A connection inside BEGIN … COMMIT (ROLLBACK on error), returned to the pool after."""
+        try:
+            async with self.engine.begin() as connection:
+                yield connection
+        except OSError as exc:
+            raise ServiceUnavailable("the database is unreachable") from exc
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+_by_loop: dict[tuple[int, str], Database] = {}
+_lock = threading.Lock()
+
+
+def database_for_current_loop(settings: Settings) -> Database:
+    loop = asyncio.get_running_loop()
+    key = (id(loop), settings.database_url)
+    with _lock:
+        database = _by_loop.get(key)
+        if database is None:
+            database = Database(settings.database_url)
+            _by_loop[key] = database
+        return database
+
+
+async def dispose_current_loop_database(settings: Settings) -> None:
+    key = (id(asyncio.get_running_loop()), settings.database_url)
+    with _lock:
+        database = _by_loop.pop(key, None)
+    if database is not None:
+        await database.dispose()

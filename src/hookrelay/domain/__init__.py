@@ -1,0 +1,1 @@
+"""Pure code: no database, network or clock reads. Everything here is unit-tested directly."""

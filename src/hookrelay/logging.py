@@ -1,0 +1,77 @@
+"""structlog set-up: console lines for people, JSON lines for machines.
+
+Context ids (``request_id``, ``job_id``, …) are bound with ``structlog.contextvars`` and merged
+first, so every line logged while handling a request or a message carries them. Standard-library
+loggers (uvicorn, dramatiq, alembic) are routed through the same renderer. A last processor
+masks anything shaped like a credential, because "no secret in a log line" must hold even when
+someone logs a header dict by mistake.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+
+import structlog
+
+_SECRET_SHAPES = re.compile(r"\b(hr_|whsec_)[A-Za-z0-9_\-+/=]{6,}")
+_SECRET_FIELDS = {"authorization", "api_key", "secret", "admin_token", "secret_key", "password"}
+
+
+def _mask(value: object) -> object:
+    if isinstance(value, str):
+        return _SECRET_SHAPES.sub(lambda m: m.group(1) + "***", value)
+    if isinstance(value, dict):
+        return {
+            k: ("***" if str(k).lower() in _SECRET_FIELDS else _mask(v)) for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return type(value)(_mask(v) for v in value)
+    return value
+
+
+def redact_secrets(_logger: object, _method: str, event_dict: dict) -> dict:
+    return {
+        key: ("***" if key.lower() in _SECRET_FIELDS else _mask(value))
+        for key, value in event_dict.items()
+    }
+
+
+def configure_logging(log_format: str = "json", level: int = logging.INFO) -> None:
+    shared: list = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redact_secrets,
+    ]
+    renderer = (
+        structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        if log_format == "console"
+        else structlog.processors.JSONRenderer()
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # uvicorn's access log duplicates our one-line-per-request log.
+    logging.getLogger("uvicorn.access").disabled = True
+    for noisy in ("uvicorn.error", "dramatiq", "alembic", "httpx", "aiosqlite", "asyncio"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING) if noisy != "uvicorn.error" else level)
+
+
+def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
+    return structlog.get_logger(name)

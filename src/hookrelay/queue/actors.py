@@ -1,0 +1,58 @@
+"""Dramatiq actors. Messages carry ids only; the database row is the truth.
+
+Importing this module configures the broker from the environment if nothing configured it yet,
+which is how ``dramatiq hookrelay.queue.actors`` (run by ``hookrelay worker``) starts.
+"""
+
+from __future__ import annotations
+
+import dramatiq
+
+from hookrelay.queue.broker import JOBS_QUEUE, ensure_broker
+
+ensure_broker()
+
+from hookrelay.jobs.registry import load_job_modules  # noqa: E402
+from hookrelay.jobs.runner import execute_job  # noqa: E402
+from hookrelay.logging import configure_logging  # noqa: E402
+from hookrelay.services.context import services_for_current_loop, set_job_enqueuer  # noqa: E402
+from hookrelay.settings import load_settings  # noqa: E402
+
+_settings = None
+
+
+def _worker_settings():
+    """Loaded once per process, with the job modules imported alongside."""
+    global _settings
+    if _settings is None:
+        _settings = load_settings()
+        load_job_modules(_settings.job_modules)
+    return _settings
+
+
+def use_settings(settings) -> None:
+    """``hookrelay dev`` hands its own settings (generated secrets, dev defaults) to the actors."""
+    global _settings
+    _settings = settings
+    load_job_modules(settings.job_modules)
+
+
+@dramatiq.actor(queue_name=JOBS_QUEUE)
+async def run_job(job_id: str) -> None:
+    services = services_for_current_loop(_worker_settings())
+    await execute_job(services, job_id)
+
+
+def enqueue_job(job_id: str, delay_seconds: float = 0) -> None:
+    if delay_seconds > 0:
+        run_job.send_with_options(args=(job_id,), delay=int(delay_seconds * 1000))
+    else:
+        run_job.send(job_id)
+
+
+set_job_enqueuer(enqueue_job)
+
+
+def configure_worker_process() -> None:
+    """Called by the worker entry point: logging before any message is handled."""
+    configure_logging(load_settings().log_format)

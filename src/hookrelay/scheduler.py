@@ -1,0 +1,120 @@
+"""The periodic loop: re-queues lapsed job leases, re-sends due work whose message was lost,
+and purges expired idempotency keys.
+
+Several schedulers may run; on PostgreSQL a session advisory lock lets one act per tick and the
+others idle. Every write is guarded as elsewhere, so even two acting at once would be safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import text
+
+from hookrelay.db.repositories import idempotency as idempotency_repo
+from hookrelay.db.repositories import jobs as jobs_repo
+from hookrelay.db.types import utcnow
+from hookrelay.domain.jobs import JobStatus
+from hookrelay.logging import get_logger
+from hookrelay.services.context import Services
+from hookrelay.services.job_lifecycle import finish_job, worker_lost_error
+
+log = get_logger(__name__)
+
+ADVISORY_LOCK_KEY = 0x686F6F6B  # "hook"
+TICK_SECONDS = 1.0
+# A due job whose message was sent this long ago and that has not started is re-sent.
+RESEND_QUIET_PERIOD = timedelta(seconds=30)
+BATCH = 500
+
+
+@dataclass
+class TickReport:
+    requeued_leases: int = 0
+    failed_leases: int = 0
+    resent: int = 0
+    purged_keys: int = 0
+
+
+async def run_tick(services: Services) -> TickReport | None:
+    """One pass, if this scheduler wins the lock; None if another scheduler holds it."""
+    database = services.database
+    if not database.is_postgres:
+        return await _do_tick(services)
+    async with database.engine.connect() as lock_connection:
+        locked = await lock_connection.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
+        await lock_connection.commit()
+        if not locked:
+            return None
+        try:
+            return await _do_tick(services)
+        finally:
+            await lock_connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_LOCK_KEY})
+            await lock_connection.commit()
+
+
+async def _do_tick(services: Services) -> TickReport:
+    report = TickReport()
+    await _recover_lapsed_leases(services, report)
+    await _resend_due_jobs(services, report)
+    now = utcnow()
+    async with services.database.transaction() as connection:
+        report.purged_keys = await idempotency_repo.forget_expired(connection, older_than=now - timedelta(hours=24))
+    return report
+
+
+async def _recover_lapsed_leases(services: Services, report: TickReport) -> None:
+    now = utcnow()
+    to_enqueue: list[str] = []
+    changed: list[str] = []
+    async with services.database.transaction() as connection:
+        for row in await jobs_repo.lapsed_leases(connection, now=now, limit=BATCH):
+            if row["attempts"] >= row["max_attempts"]:
+                done = await finish_job(
+                    connection, row["id"], target=JobStatus.FAILED, now=now, attempt=row["attempts"],
+                    error={**worker_lost_error(), "retryable": False},
+                )
+                if done is not None:
+                    report.failed_leases += 1
+                    changed.append(row["id"])
+            else:
+                done = await jobs_repo.schedule_retry(
+                    connection, row["id"], now=now, run_at=now, error=worker_lost_error(), attempt=row["attempts"]
+                )
+                if done is not None:
+                    report.requeued_leases += 1
+                    changed.append(row["id"])
+                    to_enqueue.append(row["id"])
+    for job_id in to_enqueue:
+        services.enqueue_job(job_id, 0)
+    for job_id in changed:
+        await services.notifier.publish(job_id)
+    if changed:
+        log.warning("job_leases_lapsed", requeued=report.requeued_leases, failed=report.failed_leases)
+
+
+async def _resend_due_jobs(services: Services, report: TickReport) -> None:
+    async with services.database.transaction() as connection:
+        ids = await jobs_repo.claim_due_for_enqueue(
+            connection, now=utcnow(), quiet_period=RESEND_QUIET_PERIOD, limit=BATCH
+        )
+    for job_id in ids:
+        services.enqueue_job(job_id, 0)
+    report.resent = len(ids)
+    if ids:
+        log.info("jobs_resent", count=len(ids))
+
+
+async def run_forever(services: Services, *, tick_seconds: float = TICK_SECONDS, stop: asyncio.Event | None = None) -> None:
+    stop = stop or asyncio.Event()
+    log.info("scheduler_started", tick_seconds=tick_seconds)
+    while not stop.is_set():
+        try:
+            await run_tick(services)
+        except Exception as exc:  # the database may be restarting; try again next tick
+            log.warning("scheduler_tick_failed", error=str(exc))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), tick_seconds)

@@ -1,0 +1,1 @@
+"""Use cases shared by the API, the actors, the scheduler and the CLI."""

@@ -1,0 +1,62 @@
+"""What a use case needs — settings, database, notifier, and a way to enqueue — in one object.
+
+The API builds it in its lifespan; actors and the scheduler get one per event loop from
+``services_for_current_loop``. Nothing here depends on Litestar, so the same services run from
+the API, a Dramatiq actor or a CLI command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hookrelay.db.engine import Database, database_for_current_loop
+from hookrelay.queue.notify import InProcessNotifier, Notifier, RedisNotifier
+from hookrelay.settings import Settings
+
+# Sends the run_job message for (job_id, delay_seconds); set by whoever configured the broker.
+Enqueue = Callable[[str, float], None]
+
+
+@dataclass
+class Services:
+    settings: Settings
+    database: Database
+    notifier: Notifier
+    enqueue_job: Enqueue
+
+
+_shared_in_process_notifier = InProcessNotifier()
+_by_loop: dict[int, Services] = {}
+_lock = threading.Lock()
+_enqueue_job: Enqueue | None = None
+
+
+def set_job_enqueuer(enqueue: Enqueue) -> None:
+    global _enqueue_job
+    _enqueue_job = enqueue
+
+
+def make_notifier(settings: Settings, *, in_process: bool) -> Notifier:
+    if in_process or not settings.redis_url:
+        return _shared_in_process_notifier
+    return RedisNotifier(settings.redis_url)
+
+
+def services_for_current_loop(settings: Settings, *, in_process: bool = False) -> Services:
+    loop_id = id(asyncio.get_running_loop())
+    with _lock:
+        services = _by_loop.get(loop_id)
+        if services is None:
+            if _enqueue_job is None:
+                raise RuntimeError("no job enqueuer configured (import hookrelay.queue.actors)")
+            services = Services(
+                settings=settings,
+                database=database_for_current_loop(settings),
+                notifier=make_notifier(settings, in_process=in_process),
+                enqueue_job=_enqueue_job,
+            )
+            _by_loop[loop_id] = services
+        return services
