@@ -21,7 +21,7 @@ from hookrelay.api.jobs.controller import JobsController
 from hookrelay.api.middleware import request_logging_middleware
 from hookrelay.api.problems import exception_handlers
 from hookrelay.jobs.registry import load_job_modules
-from hookrelay.services.context import services_for_current_loop
+from hookrelay.services.context import Services, services_for_current_loop
 from hookrelay.services.cursors import CursorCodec
 from hookrelay.settings import Settings
 
@@ -34,14 +34,21 @@ class MetricsController(PrometheusController):
     include_in_schema = False
 
 
-def create_app(settings: Settings, *, in_process: bool = False, run_scheduler: bool = False) -> Litestar:
+def create_app(
+    settings: Settings,
+    *,
+    in_process: bool = False,
+    run_scheduler: bool = False,
+    services: Services | None = None,
+) -> Litestar:
+    """``services`` lets tests supply their own; otherwise they are built for the server's loop."""
     load_job_modules(settings.job_modules)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        services = services_for_current_loop(settings, in_process=in_process)
-        await services.notifier.start()
-        app.state.services = services
+        app_services = services or services_for_current_loop(settings, in_process=in_process)
+        await app_services.notifier.start()
+        app.state.services = app_services
         app.state.cursors = CursorCodec(settings.secret_key or "")
         app.state.key_cache = KeyCache()
         scheduler_task = None
@@ -49,14 +56,14 @@ def create_app(settings: Settings, *, in_process: bool = False, run_scheduler: b
             from hookrelay.scheduler import run_forever
 
             stop = asyncio.Event()
-            scheduler_task = asyncio.create_task(run_forever(services, stop=stop))
+            scheduler_task = asyncio.create_task(run_forever(app_services, stop=stop))
         try:
             yield
         finally:
             if scheduler_task is not None:
                 stop.set()
                 await scheduler_task
-            await services.notifier.stop()
+            await app_services.notifier.stop()
 
     prometheus = PrometheusConfig(app_name="hookrelay", prefix="hookrelay", group_path=True, exclude=["/metrics"])
     return Litestar(

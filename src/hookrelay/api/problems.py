@@ -12,7 +12,7 @@ from typing import Any
 import redis.exceptions
 import sqlalchemy.exc
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.exceptions import HTTPException, NotAuthorizedException, SerializationException, ValidationException
 
 from hookrelay.errors import HookrelayError
 from hookrelay.logging import get_logger
@@ -85,7 +85,7 @@ def handle_http_exception(request: Request, exc: HTTPException) -> Response:
         if "malformed" in exc.detail.lower() or "malformed" in cause.lower():
             return problem_response(400, "malformed_json", exc.detail)
         return problem_response(422, "validation_error", "the request failed validation", errors=errors)
-    if status == 400 and "malformed" in str(exc.detail).lower():
+    if status == 400 and (isinstance(exc.__cause__, SerializationException) or "json" in str(exc.detail).lower()):
         return problem_response(400, "malformed_json", str(exc.detail))
     if isinstance(exc, NotAuthorizedException):
         return problem_response(401, "unauthorized", str(exc.detail), headers={"WWW-Authenticate": "Bearer"})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -77,24 +78,17 @@ class Database:
         await self.engine.dispose()
 
 
-_by_loop: dict[tuple[int, str], Database] = {}
+# Keyed weakly by the loop object: a closed loop's engines go with it, and a new loop that
+# happens to get the same id() never inherits them.
+_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Database]] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
 def database_for_current_loop(settings: Settings) -> Database:
     loop = asyncio.get_running_loop()
-    key = (id(loop), settings.database_url)
     with _lock:
-        database = _by_loop.get(key)
+        databases = _by_loop.setdefault(loop, {})
+        database = databases.get(settings.database_url)
         if database is None:
-            database = Database(settings.database_url)
-            _by_loop[key] = database
+            database = databases[settings.database_url] = Database(settings.database_url)
         return database
-
-
-async def dispose_current_loop_database(settings: Settings) -> None:
-    key = (id(asyncio.get_running_loop()), settings.database_url)
-    with _lock:
-        database = _by_loop.pop(key, None)
-    if database is not None:
-        await database.dispose()

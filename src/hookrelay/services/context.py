@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,7 +30,7 @@ class Services:
 
 
 _shared_in_process_notifier = InProcessNotifier()
-_by_loop: dict[int, Services] = {}
+_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Services] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 _enqueue_job: Enqueue | None = None
 
@@ -46,10 +47,10 @@ def make_notifier(settings: Settings, *, in_process: bool) -> Notifier:
 
 
 def services_for_current_loop(settings: Settings, *, in_process: bool = False) -> Services:
-    loop_id = id(asyncio.get_running_loop())
+    loop = asyncio.get_running_loop()
     with _lock:
-        services = _by_loop.get(loop_id)
-        if services is None:
+        services = _by_loop.get(loop)
+        if services is None or services.settings is not settings:
             if _enqueue_job is None:
                 raise RuntimeError("no job enqueuer configured (import hookrelay.queue.actors)")
             services = Services(
@@ -58,5 +59,5 @@ def services_for_current_loop(settings: Settings, *, in_process: bool = False) -
                 notifier=make_notifier(settings, in_process=in_process),
                 enqueue_job=_enqueue_job,
             )
-            _by_loop[loop_id] = services
+            _by_loop[loop] = services
         return services

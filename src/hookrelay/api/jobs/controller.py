@@ -6,7 +6,8 @@ from typing import Annotated, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from hookrelay.api.jobs.schemas import JobAccepted, JobIn, JobList, JobOut
@@ -36,9 +37,9 @@ class JobsController(Controller):
     async def submit(
         self,
         request: Request,
-        data: JobIn,
-        app_id: str,
-        idempotency_key: Annotated[str | None, Parameter(header="Idempotency-Key")] = None,
+        data: JSONBody[JobIn],
+        app_id: NamedDependency[str],
+        idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key")] = None,
     ) -> Response[JobAccepted]:
         """Submit a job; answers 202 with its id and status URL at once."""
         services = request.app.state.services
@@ -77,11 +78,11 @@ class JobsController(Controller):
     async def list_jobs(
         self,
         request: Request,
-        app_id: str,
-        status: StatusFilter | None = None,
-        job_type: Annotated[str | None, Parameter(query="type")] = None,
-        limit: Annotated[int, Parameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-        cursor: str | None = None,
+        app_id: NamedDependency[str],
+        status: FromQuery[StatusFilter | None] = None,
+        job_type: Annotated[str | None, QueryParameter(name="type")] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+        cursor: FromQuery[str | None] = None,
     ) -> JobList:
         """The application's jobs, newest first."""
         result = await jobs_service.list_jobs(
@@ -99,9 +100,9 @@ class JobsController(Controller):
     async def get_job(
         self,
         request: Request,
-        app_id: str,
-        job_id: str,
-        wait: Annotated[float | None, Parameter(ge=0, le=MAX_WAIT_SECONDS, description="long poll, seconds")] = None,
+        app_id: NamedDependency[str],
+        job_id: FromPath[str],
+        wait: Annotated[float | None, QueryParameter(ge=0, le=MAX_WAIT_SECONDS, description="long poll, seconds")] = None,
     ) -> Response[JobOut]:
         """The job; with ``?wait=N`` it answers as soon as the job is terminal, or after N seconds."""
         services = request.app.state.services
@@ -112,7 +113,7 @@ class JobsController(Controller):
         return _job_response(job)
 
     @get("/{job_id:str}/events")
-    async def stream(self, request: Request, app_id: str, job_id: str) -> ServerSentEvent:
+    async def stream(self, request: Request, app_id: NamedDependency[str], job_id: FromPath[str]) -> ServerSentEvent:
         """Server-Sent Events: ``event: status`` with the job on every change; ends when terminal."""
         changes = await jobs_service.stream_job(request.app.state.services, app_id=app_id, job_id=job_id)
 
@@ -126,7 +127,7 @@ class JobsController(Controller):
         return ServerSentEvent(messages(), headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @post("/{job_id:str}/cancel", status_code=200)
-    async def cancel(self, request: Request, app_id: str, job_id: str) -> Response[JobOut]:
+    async def cancel(self, request: Request, app_id: NamedDependency[str], job_id: FromPath[str]) -> Response[JobOut]:
         """Cancel: at once when pending or retrying (200); when processing, at the handler's
         next progress report, heartbeat or return (202); 409 when already finished."""
         status_code, job = await jobs_service.cancel_job(request.app.state.services, app_id=app_id, job_id=job_id)

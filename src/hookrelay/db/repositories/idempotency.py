@@ -18,9 +18,9 @@ async def reserve(
     result = await connection.execute(
         insert_or_ignore(connection, records).values(
             app_id=app_id, scope=scope, key=key, fingerprint=fingerprint, created_at=now
-        )
+        ).returning(records.c.key)
     )
-    return result.rowcount == 1
+    return result.first() is not None
 
 
 async def find(connection: AsyncConnection, *, app_id: str, scope: str, key: str) -> dict | None:

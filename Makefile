@@ -1,0 +1,27 @@
+# Everything installs from the lockfile (uv.lock) into .venv; uv itself is bootstrapped into
+# .tools/ when the machine has none, so a fresh machine needs only python3.
+UV_VERSION := 0.13.9
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
+
+.PHONY: install run test test-unit bench clean
+
+$(CURDIR)/.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install -q uv==$(UV_VERSION)
+
+install: $(UV)
+	$(UV) sync --frozen
+
+## make run: start `hookrelay dev` (SQLite + in-process broker); prints URL, API key, admin token
+run: install
+	$(UV) run hookrelay dev
+
+## make test: the whole suite against PostgreSQL and Redis on localhost
+test: install
+	$(UV) run pytest
+
+test-unit: install
+	$(UV) run pytest tests/unit
+
+clean:
+	rm -rf .venv .tools hookrelay.db hookrelay.db-* .hookrelay
