@@ -26,8 +26,10 @@ def _mask(value: object) -> object:
         return {
             k: ("***" if str(k).lower() in _SECRET_FIELDS else _mask(v)) for k, v in value.items()
         }
-    if isinstance(value, (list, tuple)):
-        return type(value)(_mask(v) for v in value)
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_mask(v) for v in value)  # namedtuples come out as plain tuples
     return value
 
 

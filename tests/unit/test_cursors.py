@@ -20,7 +20,9 @@ def codec() -> CursorCodec:
     return CursorCodec(KEY)
 
 
-def _assert_invalid_cursor(codec: CursorCodec, cursor: str, *, listing: str = "jobs", app_id: str = APP) -> BadRequest:
+def _assert_invalid_cursor(
+    codec: CursorCodec, cursor: str, *, listing: str = "jobs", app_id: str = APP
+) -> BadRequest:
     with pytest.raises(BadRequest) as info:
         codec.decode(cursor, listing=listing, app_id=app_id)
     assert info.value.code == "invalid_cursor"
@@ -94,7 +96,23 @@ def test_forged_payload_with_original_signature_refused(codec: CursorCodec) -> N
 
 
 @pytest.mark.parametrize(
-    "garbage", ["", "x", ".", "not-a-cursor", "abc.def", "e30.AAAA", "null", "😀", "a" * 500]
+    "garbage",
+    [
+        "",
+        "x",
+        ".",
+        "....",
+        "a.b.c",
+        "not-a-cursor",
+        "abc.def",
+        "abc.d",  # signature part not valid base64 (length 1 mod 4)
+        "abc.de=fg",
+        "%%%.%%%",
+        "e30.AAAA",
+        "null",
+        "😀",
+        "a" * 500,
+    ],
 )
 def test_garbage_cursor_refused(codec: CursorCodec, garbage: str) -> None:
     _assert_invalid_cursor(codec, garbage)
@@ -127,7 +145,8 @@ def test_cursor_from_another_secret_key_refused() -> None:
 
 def test_cursor_signed_with_same_key_but_another_salt_refused() -> None:
     # A token signed by some other feature (e.g. sessions) must not be accepted as a cursor.
-    token = URLSafeSerializer(KEY, salt="hookrelay.session").dumps({"l": "jobs", "a": APP, "i": LAST})
+    session_signer = URLSafeSerializer(KEY, salt="hookrelay.session")
+    token = session_signer.dumps({"l": "jobs", "a": APP, "i": LAST})
     _assert_invalid_cursor(CursorCodec(KEY), token)
 
 

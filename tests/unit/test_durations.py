@@ -88,6 +88,17 @@ def test_garbage_is_refused(text: str) -> None:
         parse_duration(text)
 
 
+@pytest.mark.parametrize("text", ["9999999999d", "9" * 400 + "s"], ids=["huge-days", "inf-seconds"])
+def test_out_of_range_duration_raises_value_error(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_out_of_range_item_in_list_raises_value_error() -> None:
+    with pytest.raises(ValueError):
+        parse_duration_list("0s,9999999999d")
+
+
 def test_error_names_the_value_and_the_accepted_forms() -> None:
     with pytest.raises(ValueError) as info:
         parse_duration("5x")

@@ -32,7 +32,10 @@ def test_fingerprint_matches_documented_construction() -> None:
 
 
 def test_differently_spaced_and_ordered_json_text_gives_same_fingerprint() -> None:
-    compact = '{"type":"report.generate","input":{"month":"2026-11","rows":[1,2,3]},"metadata":{"a":"b"}}'
+    compact = (
+        '{"type":"report.generate","input":{"month":"2026-11","rows":[1,2,3]},'
+        '"metadata":{"a":"b"}}'
+    )
     spaced = """
     {
         "metadata" : { "a" : "b" },

@@ -172,11 +172,6 @@ def test_keys_only_masked_by_exact_name() -> None:
     assert redact(event) == event
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _mask rebuilds tuples with type(value)(generator); a namedtuple value "
-    "(e.g. urllib.parse.SplitResult) makes the log processor raise TypeError",
-)
 def test_namedtuple_value_does_not_crash_logging() -> None:
     Point = namedtuple("Point", ["x", "y"])
     out = redact({"event": "moved", "point": Point(API_KEY, 2)})

@@ -270,6 +270,13 @@ def test_bad_value_raises_settings_error_naming_variable(variable: str, raw: str
     assert variable in str(info.value)
 
 
+@pytest.mark.parametrize("variable", [*DURATION_VARS, "HOOKRELAY_RETRY_SCHEDULE"])
+def test_out_of_range_duration_raises_settings_error_naming_variable(variable: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({variable: "9999999999d"})
+    assert variable in str(info.value)
+
+
 def test_settings_error_is_a_value_error() -> None:
     assert issubclass(SettingsError, ValueError)
 

@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)\s*$")
 
 
 def parse_duration(text: str) -> timedelta:
@@ -15,7 +15,10 @@ def parse_duration(text: str) -> timedelta:
     if not match:
         raise ValueError(f"{text!r} is not a duration (use e.g. 250ms, 30s, 5m, 1h, 3d)")
     number, unit = match.groups()
-    return timedelta(seconds=float(number) * _UNITS[unit])
+    try:
+        return timedelta(seconds=float(number) * _UNITS[unit])
+    except OverflowError:
+        raise ValueError(f"{text!r} is too long a duration") from None
 
 
 def parse_duration_list(text: str) -> tuple[timedelta, ...]:
