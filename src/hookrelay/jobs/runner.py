@@ -56,12 +56,16 @@ class RunningJob:
                 now=utcnow(),
                 lease=self.services.settings.job_lease,
             )
+            if row is None:
+                cancel = await jobs_repo.renew_lease(
+                    connection, self.job_id, attempt=self.attempt, now=utcnow(), lease=self.services.settings.job_lease
+                )
         if row is None:
+            if cancel:
+                self.cancel_requested = True
+                raise CancelRequested()
             raise LeaseLost()
         await self.services.notifier.publish(self.job_id)
-        if row["cancel_requested"]:
-            self.cancel_requested = True
-            raise CancelRequested()
 
 
 async def execute_job(services: Services, job_id: str) -> None:

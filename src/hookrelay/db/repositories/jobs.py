@@ -98,9 +98,10 @@ async def record_progress(
     now: datetime,
     lease: timedelta,
 ) -> dict | None:
+    """Progress of a running attempt; None if it lost the job or its owner asked to cancel."""
     row = await connection.execute(
         update(jobs)
-        .where(_held_by(job_id, attempt))
+        .where(_held_by(job_id, attempt), jobs.c.cancel_requested.is_(False))
         .values(progress=progress, step=step, updated_at=now, lease_expires_at=now + lease)
         .returning(*jobs.c)
     )
