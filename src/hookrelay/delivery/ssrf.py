@@ -112,7 +112,7 @@ class GuardedResolver(AbstractResolver):
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         addresses = await resolve_host(host, port, family)
-        if False:
+        if not self._allow_private:
             problem = check_resolved(addresses)
             if problem is not None:
                 raise BlockedTargetError(host, problem)
