@@ -14,20 +14,24 @@ from datetime import timedelta
 
 from sqlalchemy import text
 
+from hookrelay.db.repositories import deliveries as deliveries_repo
 from hookrelay.db.repositories import idempotency as idempotency_repo
 from hookrelay.db.repositories import jobs as jobs_repo
 from hookrelay.db.types import utcnow
 from hookrelay.domain.jobs import JobStatus
 from hookrelay.logging import get_logger
 from hookrelay.services.context import Services
+from hookrelay.services.events import Outbox
 from hookrelay.services.job_lifecycle import finish_job, worker_lost_error
 
 log = get_logger(__name__)
 
 ADVISORY_LOCK_KEY = 0x686F6F6B  # "hook"
 TICK_SECONDS = 1.0
-# A due job whose message was sent this long ago and that has not started is re-sent.
+# A due job or delivery whose message was sent this long ago and that has not started is
+# re-sent: its message was lost (Redis flushed) or its worker died holding the claim.
 RESEND_QUIET_PERIOD = timedelta(seconds=30)
+DELIVERY_RESEND_QUIET_PERIOD = timedelta(seconds=10)
 BATCH = 500
 
 
@@ -36,6 +40,7 @@ class TickReport:
     requeued_leases: int = 0
     failed_leases: int = 0
     resent: int = 0
+    resent_deliveries: int = 0
     purged_keys: int = 0
 
 
@@ -60,6 +65,7 @@ async def _do_tick(services: Services) -> TickReport:
     report = TickReport()
     await _recover_lapsed_leases(services, report)
     await _resend_due_jobs(services, report)
+    await _send_due_deliveries(services, report)
     now = utcnow()
     async with services.database.transaction() as connection:
         report.purged_keys = await idempotency_repo.forget_expired(connection, older_than=now - timedelta(hours=24))
@@ -67,7 +73,7 @@ async def _do_tick(services: Services) -> TickReport:
 
 
 async def _recover_lapsed_leases(services: Services, report: TickReport) -> None:
-    now = utcnow()
+    now, outbox = utcnow(), Outbox()
     to_enqueue: list[str] = []
     changed: list[str] = []
     async with services.database.transaction() as connection:
@@ -76,6 +82,7 @@ async def _recover_lapsed_leases(services: Services, report: TickReport) -> None
                 done = await finish_job(
                     connection, row["id"], target=JobStatus.FAILED, now=now, attempt=row["attempts"],
                     error={**worker_lost_error(), "retryable": False},
+                    outbox=outbox, retry_schedule=services.settings.retry_schedule,
                 )
                 if done is not None:
                     report.failed_leases += 1
@@ -88,6 +95,7 @@ async def _recover_lapsed_leases(services: Services, report: TickReport) -> None
                     report.requeued_leases += 1
                     changed.append(row["id"])
                     to_enqueue.append(row["id"])
+    outbox.flush(services)
     for job_id in to_enqueue:
         services.enqueue_job(job_id, 0)
     for job_id in changed:
@@ -106,6 +114,23 @@ async def _resend_due_jobs(services: Services, report: TickReport) -> None:
     report.resent = len(ids)
     if ids:
         log.info("jobs_resent", count=len(ids))
+
+
+async def _send_due_deliveries(services: Services, report: TickReport) -> None:
+    """Retries whose time has come (long delays live only in the database), and deliveries whose
+    message was lost or whose worker died mid-batch (their claim lapsed)."""
+    while True:
+        async with services.database.transaction() as connection:
+            ids = await deliveries_repo.claim_due_for_enqueue(
+                connection, now=utcnow(), quiet_period=DELIVERY_RESEND_QUIET_PERIOD, limit=BATCH
+            )
+        if ids:
+            services.enqueue_deliveries(ids)
+            report.resent_deliveries += len(ids)
+        if len(ids) < BATCH:
+            break
+    if report.resent_deliveries:
+        log.info("deliveries_sent", count=report.resent_deliveries)
 
 
 async def run_forever(services: Services, *, tick_seconds: float = TICK_SECONDS, stop: asyncio.Event | None = None) -> None:

@@ -25,6 +25,14 @@ class RecordingEnqueuer:
         self.sent.append((job_id, delay_seconds))
 
 
+class RecordingDeliveryEnqueuer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[list[str], float]] = []
+
+    def __call__(self, delivery_ids: list[str], delay_seconds: float = 0) -> None:
+        self.sent.append((list(delivery_ids), delay_seconds))
+
+
 @pytest.fixture
 def settings(database_url: str, redis_url: str):
     return load_settings({}).with_overrides(
@@ -41,7 +49,8 @@ def settings(database_url: str, redis_url: str):
 async def services(settings):
     database = Database(settings.database_url)
     yield Services(
-        settings=settings, database=database, notifier=InProcessNotifier(), enqueue_job=RecordingEnqueuer()
+        settings=settings, database=database, notifier=InProcessNotifier(), enqueue_job=RecordingEnqueuer(),
+        enqueue_deliveries=RecordingDeliveryEnqueuer(),
     )
     await database.dispose()
 

@@ -16,6 +16,9 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from hookrelay import __version__
 from hookrelay.api.admin.controller import AdminController
 from hookrelay.api.auth import KeyCache, authenticate_app
+from hookrelay.api.deliveries.controller import DeliveriesController
+from hookrelay.api.endpoints.controller import EndpointsController
+from hookrelay.api.events.controller import EventsController
 from hookrelay.api.health import healthz, readyz
 from hookrelay.api.jobs.controller import JobsController
 from hookrelay.api.middleware import request_logging_middleware
@@ -67,7 +70,9 @@ def create_app(
 
     prometheus = PrometheusConfig(app_name="hookrelay", prefix="hookrelay", group_path=True, exclude=["/metrics"])
     return Litestar(
-        route_handlers=[JobsController, AdminController, healthz, readyz, MetricsController],
+        route_handlers=[
+            JobsController, EndpointsController, EventsController, DeliveriesController, AdminController, healthz, readyz, MetricsController,
+        ],
         dependencies={"app_id": Provide(authenticate_app)},
         exception_handlers=exception_handlers,
         middleware=[request_logging_middleware, prometheus.middleware],

@@ -67,7 +67,7 @@ def run_dev(*, bind: str | None, data_dir: str) -> None:
     import uvicorn
 
     from hookrelay.logging import configure_logging
-    from hookrelay.queue.broker import JOBS_QUEUE, setup_broker
+    from hookrelay.queue.broker import DELIVERIES_QUEUE, JOBS_QUEUE, setup_broker
 
     folder = Path(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -81,6 +81,7 @@ def run_dev(*, bind: str | None, data_dir: str) -> None:
 
     actors.use_settings(settings)
     broker.declare_queue(JOBS_QUEUE)
+    broker.declare_queue(DELIVERIES_QUEUE)
     worker = dramatiq.Worker(broker, worker_threads=WORKER_THREADS)
     worker.start()
 

@@ -52,13 +52,13 @@ def api(bind: str | None, workers: int) -> None:
 @click.option("--processes", type=int, default=None, help="worker processes (default: CPU count)")
 @click.option("--threads", type=int, default=8, show_default=True, help="concurrent messages per process")
 def worker(processes: int | None, threads: int) -> None:
-    """Run Dramatiq worker processes (job execution)."""
+    """Run Dramatiq worker processes (job execution and webhook delivery)."""
     _production_settings()
     arguments = [
         sys.executable, "-m", "dramatiq", "hookrelay.queue.worker_entry",
         "--processes", str(processes or os.cpu_count() or 1),
         "--threads", str(threads),
-        "--queues", "jobs",
+        "--queues", "jobs", "deliveries",
     ]
     os.execv(sys.executable, arguments)
 

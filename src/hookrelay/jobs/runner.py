@@ -20,6 +20,7 @@ from hookrelay.domain.jobs import JobStatus, retry_backoff
 from hookrelay.jobs.registry import JobError, get_job_type
 from hookrelay.logging import get_logger
 from hookrelay.services.context import Services
+from hookrelay.services.events import Outbox
 from hookrelay.services.job_lifecycle import finish_job
 
 log = get_logger(__name__)
@@ -148,37 +149,46 @@ async def _heartbeat(services: Services, context: RunningJob, handler: asyncio.F
             return
 
 
+def _fan_out(services: Services, outbox: Outbox) -> dict:
+    """Arguments that make a terminal change fan its event out, sent after commit."""
+    return {"outbox": outbox, "retry_schedule": services.settings.retry_schedule}
+
+
 async def _record_success(services: Services, row: dict, result: object) -> None:
-    now = utcnow()
+    now, outbox = utcnow(), Outbox()
     async with services.database.transaction() as connection:
         done = await finish_job(
             connection, row["id"], target=JobStatus.COMPLETED, now=now, attempt=row["attempts"],
-            result=result, require_cancel_requested=False,
+            result=result, require_cancel_requested=False, **_fan_out(services, outbox),
         )
         if done is None:
             done = await finish_job(
                 connection, row["id"], target=JobStatus.CANCELLED, now=now, attempt=row["attempts"],
-                require_cancel_requested=True,
+                require_cancel_requested=True, **_fan_out(services, outbox),
             )
+    outbox.flush(services)
     await _announce(services, row["id"], done, "job_completed")
 
 
 async def _record_cancel(services: Services, row: dict) -> None:
+    outbox = Outbox()
     async with services.database.transaction() as connection:
         done = await finish_job(
-            connection, row["id"], target=JobStatus.CANCELLED, now=utcnow(), attempt=row["attempts"]
+            connection, row["id"], target=JobStatus.CANCELLED, now=utcnow(), attempt=row["attempts"],
+            **_fan_out(services, outbox),
         )
+    outbox.flush(services)
     await _announce(services, row["id"], done, "job_cancelled")
 
 
 async def _record_failure(services: Services, row: dict, error: JobError) -> None:
-    now = utcnow()
+    now, outbox = utcnow(), Outbox()
     attempt = row["attempts"]
     retry = error.retryable and attempt < row["max_attempts"]
     async with services.database.transaction() as connection:
         done = await finish_job(
             connection, row["id"], target=JobStatus.CANCELLED, now=now, attempt=attempt,
-            require_cancel_requested=True,
+            require_cancel_requested=True, **_fan_out(services, outbox),
         )
         if done is not None:
             outcome = "job_cancelled"
@@ -192,9 +202,11 @@ async def _record_failure(services: Services, row: dict, error: JobError) -> Non
             outcome = "job_retrying"
         else:
             done = await finish_job(
-                connection, row["id"], target=JobStatus.FAILED, now=now, attempt=attempt, error=error.as_dict()
+                connection, row["id"], target=JobStatus.FAILED, now=now, attempt=attempt, error=error.as_dict(),
+                **_fan_out(services, outbox),
             )
             outcome = "job_failed"
+    outbox.flush(services)
     if done is not None and outcome == "job_retrying":
         services.enqueue_job(row["id"], (done["run_at"] - now).total_seconds())
     await _announce(services, row["id"], done, outcome, error_code=error.code)

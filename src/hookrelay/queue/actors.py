@@ -6,16 +6,19 @@ which is how ``dramatiq hookrelay.queue.actors`` (run by ``hookrelay worker``) s
 
 from __future__ import annotations
 
+import asyncio
+import weakref
+
 import dramatiq
 
-from hookrelay.queue.broker import JOBS_QUEUE, ensure_broker
+from hookrelay.queue.broker import DELIVERIES_QUEUE, JOBS_QUEUE, ensure_broker
 
 ensure_broker()
 
 from hookrelay.jobs.registry import load_job_modules  # noqa: E402
 from hookrelay.jobs.runner import execute_job  # noqa: E402
 from hookrelay.logging import configure_logging  # noqa: E402
-from hookrelay.services.context import services_for_current_loop, set_job_enqueuer  # noqa: E402
+from hookrelay.services.context import services_for_current_loop, set_enqueuers  # noqa: E402
 from hookrelay.settings import load_settings  # noqa: E402
 
 _settings = None
@@ -43,6 +46,27 @@ async def run_job(job_id: str) -> None:
     await execute_job(services, job_id)
 
 
+@dramatiq.actor(queue_name=DELIVERIES_QUEUE)
+async def deliver(delivery_ids: list[str]) -> None:
+    await dispatcher_for_current_loop().deliver(delivery_ids)
+
+
+_dispatchers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def dispatcher_for_current_loop():
+    """One HTTP connection pool (and dispatcher) per worker event loop."""
+    from hookrelay.delivery.client import DeliveryClient
+    from hookrelay.delivery.dispatcher import Dispatcher
+
+    loop = asyncio.get_running_loop()
+    dispatcher = _dispatchers.get(loop)
+    if dispatcher is None:
+        services = services_for_current_loop(_worker_settings())
+        dispatcher = _dispatchers[loop] = Dispatcher(services, DeliveryClient.from_settings(services.settings))
+    return dispatcher
+
+
 def enqueue_job(job_id: str, delay_seconds: float = 0) -> None:
     if delay_seconds > 0:
         run_job.send_with_options(args=(job_id,), delay=int(delay_seconds * 1000))
@@ -50,7 +74,20 @@ def enqueue_job(job_id: str, delay_seconds: float = 0) -> None:
         run_job.send(job_id)
 
 
-set_job_enqueuer(enqueue_job)
+# Ids per deliver message: large enough to amortise round trips, small enough to spread work.
+DELIVERY_BATCH = 50
+
+
+def enqueue_deliveries(delivery_ids: list[str], delay_seconds: float = 0) -> None:
+    for start in range(0, len(delivery_ids), DELIVERY_BATCH):
+        batch = delivery_ids[start : start + DELIVERY_BATCH]
+        if delay_seconds > 0:
+            deliver.send_with_options(args=(batch,), delay=int(delay_seconds * 1000))
+        else:
+            deliver.send(batch)
+
+
+set_enqueuers(enqueue_job, enqueue_deliveries)
 
 
 def configure_worker_process() -> None:

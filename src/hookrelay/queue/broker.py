@@ -18,6 +18,7 @@ from dramatiq.middleware import AsyncIO, CurrentMessage, ShutdownNotifications, 
 from hookrelay.settings import Settings, load_settings
 
 JOBS_QUEUE = "jobs"
+DELIVERIES_QUEUE = "deliveries"
 
 # Handlers enforce their own per-type timeout; Dramatiq's limit is only a backstop.
 BACKSTOP_TIME_LIMIT_MS = 24 * 3600 * 1000

@@ -17,8 +17,10 @@ from hookrelay.db.engine import Database, database_for_current_loop
 from hookrelay.queue.notify import InProcessNotifier, Notifier, RedisNotifier
 from hookrelay.settings import Settings
 
-# Sends the run_job message for (job_id, delay_seconds); set by whoever configured the broker.
+# Send the run_job message for (job_id, delay_seconds), and deliver messages for delivery ids;
+# set by whoever configured the broker.
 Enqueue = Callable[[str, float], None]
+EnqueueDeliveries = Callable[..., None]
 
 
 @dataclass
@@ -27,17 +29,19 @@ class Services:
     database: Database
     notifier: Notifier
     enqueue_job: Enqueue
+    enqueue_deliveries: EnqueueDeliveries
 
 
 _shared_in_process_notifier = InProcessNotifier()
 _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Services] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 _enqueue_job: Enqueue | None = None
+_enqueue_deliveries: EnqueueDeliveries | None = None
 
 
-def set_job_enqueuer(enqueue: Enqueue) -> None:
-    global _enqueue_job
-    _enqueue_job = enqueue
+def set_enqueuers(jobs: Enqueue, deliveries: EnqueueDeliveries) -> None:
+    global _enqueue_job, _enqueue_deliveries
+    _enqueue_job, _enqueue_deliveries = jobs, deliveries
 
 
 def make_notifier(settings: Settings, *, in_process: bool) -> Notifier:
@@ -58,6 +62,7 @@ def services_for_current_loop(settings: Settings, *, in_process: bool = False) -
                 database=database_for_current_loop(settings),
                 notifier=make_notifier(settings, in_process=in_process),
                 enqueue_job=_enqueue_job,
+                enqueue_deliveries=_enqueue_deliveries,
             )
             _by_loop[loop] = services
         return services

@@ -6,14 +6,15 @@ change is announced to long polls and SSE streams after the commit.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookrelay.db.repositories import jobs as jobs_repo
 from hookrelay.domain.jobs import EVENT_TYPE_FOR_STATUS, JobStatus
 from hookrelay.domain.timestamps import format_timestamp
-from hookrelay.services.events import record_event
+from hookrelay.services.events import IMMEDIATE, Outbox, record_event
 
 
 def job_resource(row: dict) -> dict:
@@ -48,8 +49,11 @@ async def finish_job(
     result: object = None,
     error: dict | None = None,
     require_cancel_requested: bool | None = None,
+    outbox: Outbox | None = None,
+    retry_schedule: Sequence[timedelta] = IMMEDIATE,
 ) -> dict | None:
-    """Guarded move to a terminal status plus its outbox event; None if another writer won."""
+    """Guarded move to a terminal status plus its event and deliveries; None if another writer
+    won. Pass an ``outbox`` and flush it after commit to send the deliveries at once."""
     row = await jobs_repo.finish(
         connection,
         job_id,
@@ -68,6 +72,8 @@ async def finish_job(
             data=job_resource(row),
             now=now,
             source_job_id=job_id,
+            outbox=outbox,
+            retry_schedule=retry_schedule,
         )
     return row
 

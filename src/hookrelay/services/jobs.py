@@ -5,21 +5,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
-
-from hookrelay.db.repositories import idempotency as idempotency_repo
 from hookrelay.db.repositories import jobs as jobs_repo
 from hookrelay.db.types import utcnow
 from hookrelay.domain.ids import new_id
 from hookrelay.domain.jobs import JobStatus
 from hookrelay.domain.timestamps import format_timestamp
-from hookrelay.errors import Conflict, NotFound, Unprocessable
+from hookrelay.errors import Conflict, NotFound
 from hookrelay.jobs.registry import JobType
 from hookrelay.services.context import Services
 from hookrelay.services.cursors import CursorCodec, page
+from hookrelay.services.events import Outbox
+from hookrelay.services.idempotency import IdempotencyKey, remember_response, reserve_or_replay
 from hookrelay.services.job_lifecycle import finish_job, job_resource
 
-IDEMPOTENCY_WINDOW = timedelta(hours=24)
 SUBMIT_SCOPE = "POST /v1/jobs"
 # A keep-alive comment on idle SSE streams, so proxies do not close them.
 SSE_KEEPALIVE_SECONDS = 15.0
@@ -30,12 +28,6 @@ class Submission:
     status: int
     body: dict
     replayed: bool
-
-
-@dataclass(frozen=True)
-class IdempotencyKey:
-    key: str
-    fingerprint: str
 
 
 def accepted_body(job_id: str, job_type: str, created_at) -> dict:
@@ -62,9 +54,11 @@ async def submit_job(
     body = accepted_body(job_id, job_type.name, now)
     async with services.database.transaction() as connection:
         if idempotency is not None:
-            earlier = await _reserve_key(connection, app_id=app_id, idempotency=idempotency, now=now)
-            if earlier is not None:
-                return earlier
+            replay = await reserve_or_replay(
+                connection, app_id=app_id, scope=SUBMIT_SCOPE, idempotency=idempotency, now=now
+            )
+            if replay is not None:
+                return Submission(replay.status, replay.body, replayed=True)
         await jobs_repo.insert_job(
             connection,
             {
@@ -85,35 +79,12 @@ async def submit_job(
             },
         )
         if idempotency is not None:
-            await idempotency_repo.store_response(
-                connection, app_id=app_id, scope=SUBMIT_SCOPE, key=idempotency.key, status=202, body=body
+            await remember_response(
+                connection, app_id=app_id, scope=SUBMIT_SCOPE, idempotency=idempotency, status=202, body=body
             )
     # After commit: if this send is lost, the scheduler re-sends once the job looks forgotten.
     services.enqueue_job(job_id, 0)
     return Submission(202, body, replayed=False)
-
-
-async def _reserve_key(connection, *, app_id: str, idempotency: IdempotencyKey, now) -> Submission | None:
-    """Take the key for this request, or return the response it already produced."""
-    fields = {"app_id": app_id, "scope": SUBMIT_SCOPE, "key": idempotency.key}
-    for _ in range(2):
-        if await idempotency_repo.reserve(connection, fingerprint=idempotency.fingerprint, now=now, **fields):
-            return None
-        earlier = await idempotency_repo.find(connection, **fields)
-        if earlier is None:
-            continue  # it expired and was purged between the two statements
-        if earlier["created_at"] < now - IDEMPOTENCY_WINDOW:
-            await idempotency_repo.forget(connection, **fields)
-            continue
-        if earlier["fingerprint"] != idempotency.fingerprint:
-            raise Unprocessable(
-                "this Idempotency-Key was already used with a different request body",
-                code="idempotency_key_reused",
-            )
-        if earlier["response_status"] is None:
-            raise Conflict("a request with this Idempotency-Key is still in progress", code="idempotency_in_progress")
-        return Submission(earlier["response_status"], earlier["response_body"], replayed=True)
-    raise Conflict("could not reserve the Idempotency-Key; retry the request", code="idempotency_in_progress")
 
 
 async def read_job(services: Services, *, app_id: str, job_id: str) -> dict:
@@ -189,7 +160,7 @@ async def cancel_job(services: Services, *, app_id: str, job_id: str) -> tuple[i
     """pending/retrying → cancelled now (200); processing → flagged, cancelled by its worker
     at its next progress report, heartbeat or return (202); terminal → 409."""
     for _ in range(3):
-        now = utcnow()
+        now, outbox = utcnow(), Outbox()
         async with services.database.transaction() as connection:
             row = await jobs_repo.get_job(connection, job_id, app_id=app_id)
             if row is None:
@@ -200,9 +171,13 @@ async def cancel_job(services: Services, *, app_id: str, job_id: str) -> tuple[i
             if status is JobStatus.PROCESSING:
                 updated, code = await jobs_repo.request_cancel(connection, job_id, now=now), 202
             else:
-                updated = await finish_job(connection, job_id, target=JobStatus.CANCELLED, now=now)
+                updated = await finish_job(
+                    connection, job_id, target=JobStatus.CANCELLED, now=now,
+                    outbox=outbox, retry_schedule=services.settings.retry_schedule,
+                )
                 code = 200
         if updated is not None:
+            outbox.flush(services)
             await services.notifier.publish(job_id)
             return code, job_resource(updated)
         # The job moved between our read and our write (a worker claimed it); look again.

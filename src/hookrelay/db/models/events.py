@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hookrelay.db.models.base import Base
@@ -19,6 +19,8 @@ class Event(Base):
     app_id: Mapped[str] = mapped_column(ForeignKey("applications.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(128))
     data: Mapped[Any] = mapped_column(JsonColumn)
+    # The exact webhook body, encoded once, so every attempt sends the same bytes.
+    body: Mapped[str | None] = mapped_column(Text, nullable=True)
     # The job whose terminal status produced it, for job.* events.
     source_job_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -18,13 +18,32 @@ async def insert_event(
     event_type: str,
     data: object,
     now: datetime,
+    body: str | None = None,
     source_job_id: str | None = None,
 ) -> None:
     await connection.execute(
         insert(events).values(
-            id=event_id, app_id=app_id, type=event_type, data=data, created_at=now, source_job_id=source_job_id
+            id=event_id, app_id=app_id, type=event_type, data=data, body=body, created_at=now,
+            source_job_id=source_job_id,
         )
     )
+
+
+async def get_event(connection: AsyncConnection, event_id: str, *, app_id: str) -> dict | None:
+    row = (await connection.execute(select(events).where(events.c.id == event_id, events.c.app_id == app_id))).first()
+    return dict(row._mapping) if row else None
+
+
+async def list_events(
+    connection: AsyncConnection, *, app_id: str, limit: int, before_id: str | None = None, event_type: str | None = None
+) -> list[dict]:
+    statement = select(events).where(events.c.app_id == app_id)
+    if before_id:
+        statement = statement.where(events.c.id < before_id)
+    if event_type:
+        statement = statement.where(events.c.type == event_type)
+    rows = await connection.execute(statement.order_by(events.c.id.desc()).limit(limit))
+    return [dict(row._mapping) for row in rows]
 
 
 async def events_for_job(connection: AsyncConnection, job_id: str) -> list[dict]:

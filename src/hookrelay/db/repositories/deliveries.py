@@ -1,0 +1,149 @@
+"""SQL for deliveries and attempts: fan-out inserts, claims with leases, guarded outcomes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hookrelay.db.models import Attempt, Delivery, Endpoint, Event
+from hookrelay.db.models.deliveries import UNDELIVERED
+from hookrelay.db.repositories._dialect import for_update_skip_locked
+
+deliveries = Delivery.__table__
+attempts = Attempt.__table__
+endpoints = Endpoint.__table__
+events = Event.__table__
+
+
+async def insert_deliveries(connection: AsyncConnection, rows: list[dict]) -> None:
+    if rows:
+        await connection.execute(insert(deliveries), rows)
+
+
+async def get_delivery(connection: AsyncConnection, delivery_id: str, *, app_id: str | None = None) -> dict | None:
+    statement = select(deliveries).where(deliveries.c.id == delivery_id)
+    if app_id is not None:
+        statement = statement.where(deliveries.c.app_id == app_id)
+    row = (await connection.execute(statement)).first()
+    return dict(row._mapping) if row else None
+
+
+async def deliveries_for_events(connection: AsyncConnection, event_ids: list[str]) -> list[dict]:
+    if not event_ids:
+        return []
+    rows = await connection.execute(
+        select(deliveries).where(deliveries.c.event_id.in_(event_ids)).order_by(deliveries.c.id)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+def _claimable(now: datetime):
+    return and_(
+        deliveries.c.status.in_(UNDELIVERED),
+        deliveries.c.next_attempt_at <= now,
+        or_(deliveries.c.locked_until.is_(None), deliveries.c.locked_until < now),
+    )
+
+
+async def claim(
+    connection: AsyncConnection, delivery_ids: list[str], *, now: datetime, lease: timedelta
+) -> list[dict]:
+    """Lease the given deliveries that are due and unclaimed; returns what is needed to send
+    them (the delivery, its event's body and its endpoint's URL, headers and secrets)."""
+    if not delivery_ids:
+        return []
+    locked = (
+        select(deliveries.c.id)
+        .where(deliveries.c.id.in_(delivery_ids), _claimable(now))
+        .order_by(deliveries.c.id)
+    )
+    ids = list((await connection.execute(for_update_skip_locked(connection, locked))).scalars())
+    if not ids:
+        return []
+    await connection.execute(
+        update(deliveries).where(deliveries.c.id.in_(ids)).values(locked_until=now + lease)
+    )
+    rows = await connection.execute(
+        select(
+            deliveries,
+            events.c.body.label("event_body"),
+            events.c.created_at.label("event_created_at"),
+            endpoints.c.url.label("endpoint_url"),
+            endpoints.c.headers.label("endpoint_headers"),
+            endpoints.c.status.label("endpoint_status"),
+            endpoints.c.secret.label("endpoint_secret"),
+            endpoints.c.previous_secret.label("endpoint_previous_secret"),
+            endpoints.c.previous_secret_expires_at.label("endpoint_previous_secret_expires_at"),
+        )
+        .join(events, events.c.id == deliveries.c.event_id)
+        .join(endpoints, endpoints.c.id == deliveries.c.endpoint_id)
+        .where(deliveries.c.id.in_(ids))
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+async def claim_due_for_enqueue(
+    connection: AsyncConnection, *, now: datetime, quiet_period: timedelta, limit: int
+) -> list[str]:
+    """Due, unclaimed deliveries with no message sent in ``quiet_period`` (lost with a flushed
+    Redis, never sent after a crash, or a long retry delay that lives only in the database)."""
+    statement = (
+        select(deliveries.c.id)
+        .where(
+            _claimable(now),
+            or_(deliveries.c.enqueued_at.is_(None), deliveries.c.enqueued_at < now - quiet_period),
+        )
+        .order_by(deliveries.c.next_attempt_at)
+        .limit(limit)
+    )
+    ids = list((await connection.execute(for_update_skip_locked(connection, statement))).scalars())
+    if ids:
+        await connection.execute(update(deliveries).where(deliveries.c.id.in_(ids)).values(enqueued_at=now))
+    return ids
+
+
+async def record_attempts(connection: AsyncConnection, rows: list[dict]) -> None:
+    if rows:
+        await connection.execute(insert(attempts), rows)
+
+
+async def finish_attempt(
+    connection: AsyncConnection, delivery_id: str, *, expected_attempts: int, values: dict
+) -> bool:
+    """Apply an attempt's outcome, guarded: only while the delivery is still undelivered and no
+    other attempt was recorded since this one was claimed."""
+    result = await connection.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.id == delivery_id,
+            deliveries.c.status.in_(UNDELIVERED),
+            deliveries.c.attempts == expected_attempts,
+        )
+        .values(**values)
+        .returning(deliveries.c.id)
+    )
+    return result.first() is not None
+
+
+async def dead_letter_undelivered_for_endpoint(
+    connection: AsyncConnection, endpoint_id: str, *, reason: str, now: datetime
+) -> int:
+    result = await connection.execute(
+        update(deliveries)
+        .where(deliveries.c.endpoint_id == endpoint_id, deliveries.c.status.in_(UNDELIVERED))
+        .values(status="dead", dead_reason=reason, next_attempt_at=None, locked_until=None, updated_at=now)
+        .returning(deliveries.c.id)
+    )
+    return len(result.all())
+
+
+async def list_attempts(
+    connection: AsyncConnection, delivery_id: str, *, limit: int, after_number: int | None = None
+) -> list[dict]:
+    statement = select(attempts).where(attempts.c.delivery_id == delivery_id)
+    if after_number is not None:
+        statement = statement.where(attempts.c.number > after_number)
+    rows = await connection.execute(statement.order_by(attempts.c.number, attempts.c.id).limit(limit))
+    return [dict(row._mapping) for row in rows]

@@ -1,0 +1,208 @@
+"""The delivery pipeline for a batch of delivery ids: claim → prepare → send → record.
+
+    claim     lease the due, unclaimed deliveries (SKIP LOCKED + locked_until), with their
+              event body and endpoint in the same round trip
+    prepare   sign each request (every valid secret of the endpoint) with this attempt's time
+    send      all requests of the batch concurrently over the process's one HTTP pool
+    record    one transaction: every attempt row, each delivery's guarded outcome (succeeded,
+              retrying at the next scheduled time, or dead with a reason), and for a 410 the
+              endpoint disabled with its undelivered deliveries dead-lettered
+
+A retry due soon rides a delayed message; a long one lives only in the database and the
+scheduler sends it when due (ARCHITECTURE rule 1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+
+from hookrelay import __version__
+from hookrelay.db.repositories import deliveries as deliveries_repo
+from hookrelay.db.repositories import endpoints as endpoints_repo
+from hookrelay.db.types import utcnow
+from hookrelay.delivery.client import DeliveryClient, SendResult
+from hookrelay.delivery.request import WebhookRequest, build_webhook_request, redacted_headers
+from hookrelay.domain.ids import new_id
+from hookrelay.domain.outcomes import classify, parse_retry_after
+from hookrelay.domain.retry import Dead, DeadReason, RetryAt, Succeeded, decide
+from hookrelay.logging import get_logger
+
+log = get_logger("hookrelay.delivery")
+
+# Retries due sooner than this are sent as a delayed message; later ones wait in the database.
+SHORT_RETRY = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    row: dict
+    number: int
+    request: WebhookRequest
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    delivery_id: str
+    delay_seconds: float
+
+
+def endpoint_secrets(row: dict, now: datetime) -> list[str]:
+    """The current secret, plus the rotated-out one while its grace lasts."""
+    secrets = [row["endpoint_secret"]]
+    previous, expires = row.get("endpoint_previous_secret"), row.get("endpoint_previous_secret_expires_at")
+    if previous and expires and expires > now:
+        secrets.append(previous)
+    return secrets
+
+
+class Dispatcher:
+    def __init__(self, services, client: DeliveryClient, *, rand: Callable[[], float] = random.random) -> None:
+        self.services = services
+        self.settings = services.settings
+        self.client = client
+        self.rand = rand
+
+    @property
+    def lease(self) -> timedelta:
+        # Long enough to send and record; a worker killed mid-batch frees its claims after it.
+        return self.settings.delivery_timeout + timedelta(seconds=30)
+
+    async def deliver(self, delivery_ids: list[str], *, trigger: str = "scheduled") -> int:
+        """Attempt every due delivery among ``delivery_ids``; returns how many were attempted."""
+        now = utcnow()
+        async with self.services.database.transaction() as connection:
+            claimed = await deliveries_repo.claim(connection, delivery_ids, now=now, lease=self.lease)
+        if not claimed:
+            return 0
+        sendable = [row for row in claimed if row["endpoint_status"] == "enabled"]
+        stranded = [row for row in claimed if row["endpoint_status"] != "enabled"]
+        prepared = [self._prepare(row) for row in sendable]
+        results = await asyncio.gather(*(self.client.send(p.request) for p in prepared))
+        follow_ups = await self._record(prepared, results, stranded, trigger)
+        for follow_up in follow_ups:
+            self.services.enqueue_deliveries([follow_up.delivery_id], delay_seconds=follow_up.delay_seconds)
+        return len(prepared)
+
+    def _prepare(self, row: dict) -> Prepared:
+        number = row["attempts"] + 1
+        request = build_webhook_request(
+            url=row["endpoint_url"],
+            event_id=row["event_id"],
+            event_type=row["event_type"],
+            event_created_at="",
+            data=None,
+            delivery_id=row["id"],
+            attempt=number,
+            secrets=endpoint_secrets(row, utcnow()),
+            timestamp=int(time.time()),
+            custom_headers=row["endpoint_headers"] or None,
+            version=__version__,
+            body=row["event_body"].encode(),
+        )
+        return Prepared(row, number, request)
+
+    async def _record(
+        self, prepared: list[Prepared], results: list[SendResult], stranded: list[dict], trigger: str
+    ) -> list[FollowUp]:
+        now = utcnow()
+        attempt_rows, follow_ups, gone_endpoints = [], [], set()
+        updates: list[tuple[dict, dict]] = []
+        for item, result in zip(prepared, results, strict=True):
+            outcome = classify(result.attempt_result, retry_4xx=self.settings.retry_4xx)
+            retry_after = parse_retry_after(result.headers.get("retry-after"), now) if result.status else None
+            decision = decide(
+                item.number, outcome, schedule=self.settings.retry_schedule, now=now,
+                retry_after=retry_after, rand=self.rand,
+            )
+            error = _error_text(result)
+            attempt_rows.append(_attempt_row(item, result, trigger, now, success=isinstance(decision, Succeeded)))
+            values = {
+                "attempts": item.number,
+                "last_attempt_at": now,
+                "last_response_status": result.status,
+                "last_error": error,
+                "locked_until": None,
+                "updated_at": now,
+            }
+            if isinstance(decision, Succeeded):
+                values.update(status="succeeded", next_attempt_at=None)
+            elif isinstance(decision, RetryAt):
+                soon = decision.when - now <= SHORT_RETRY
+                values.update(status="retrying", next_attempt_at=decision.when, enqueued_at=decision.when if soon else None)
+                if soon:
+                    follow_ups.append(FollowUp(item.row["id"], max(0.0, (decision.when - now).total_seconds())))
+            elif isinstance(decision, Dead):
+                values.update(status="dead", dead_reason=str(decision.reason), next_attempt_at=None)
+                if decision.reason == DeadReason.GONE:
+                    gone_endpoints.add(item.row["endpoint_id"])
+            updates.append((item.row, values))
+            _log_attempt(item, result, decision)
+        async with self.services.database.transaction() as connection:
+            await deliveries_repo.record_attempts(connection, attempt_rows)
+            for row, values in updates:
+                applied = await deliveries_repo.finish_attempt(
+                    connection, row["id"], expected_attempts=row["attempts"], values=values
+                )
+                if not applied:
+                    log.warning("delivery_outcome_discarded", delivery_id=row["id"])
+            for row in stranded:
+                await deliveries_repo.finish_attempt(
+                    connection, row["id"], expected_attempts=row["attempts"],
+                    values={"status": "dead", "dead_reason": "endpoint_disabled", "next_attempt_at": None,
+                            "locked_until": None, "updated_at": now},
+                )
+            for endpoint_id in gone_endpoints:
+                await endpoints_repo.disable_endpoint(connection, endpoint_id, reason="gone", now=now)
+                await deliveries_repo.dead_letter_undelivered_for_endpoint(
+                    connection, endpoint_id, reason="endpoint_disabled", now=now
+                )
+        return follow_ups
+
+
+def _error_text(result: SendResult) -> str | None:
+    if result.error is not None:
+        return f"{result.error}: {result.error_message}" if result.error_message else str(result.error)
+    if result.status is not None and not 200 <= result.status < 300:
+        return f"HTTP {result.status}"
+    return None
+
+
+def _attempt_row(item: Prepared, result: SendResult, trigger: str, finished: datetime, *, success: bool) -> dict:
+    duration = result.duration_ms
+    return {
+        "id": new_id("att"),
+        "delivery_id": item.row["id"],
+        "app_id": item.row["app_id"],
+        "number": item.number,
+        "trigger": trigger,
+        "started_at": finished - timedelta(milliseconds=duration),
+        "duration_ms": round(duration, 2),
+        "request_url": item.request.url,
+        "request_headers": redacted_headers(item.request.headers),
+        "response_status": result.status,
+        "response_headers": result.headers if result.status is not None else None,
+        "response_body": result.body if result.status is not None else None,
+        "error": _error_text(result) if result.error is not None else None,
+        "outcome": "success" if success else "failure",
+    }
+
+
+def _log_attempt(item: Prepared, result: SendResult, decision) -> None:
+    with structlog.contextvars.bound_contextvars(
+        delivery_id=item.row["id"], event_id=item.row["event_id"], endpoint_id=item.row["endpoint_id"]
+    ):
+        log.info(
+            "delivery_attempt",
+            attempt=item.number,
+            status=result.status,
+            error=str(result.error) if result.error else None,
+            duration_ms=round(result.duration_ms, 2),
+            decision=type(decision).__name__.lower(),
+        )
