@@ -1,0 +1,124 @@
+"""The delivery engine on real PostgreSQL with a real local receiver: fan-out atomicity,
+racing workers, and deliveries whose message was lost."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from aiohttp import web
+from sqlalchemy import text
+
+from hookrelay.db.types import utcnow
+from hookrelay.delivery.client import DeliveryClient
+from hookrelay.delivery.dispatcher import Dispatcher
+from hookrelay.scheduler import run_tick
+from hookrelay.services.endpoints import create_endpoint
+from hookrelay.services.events import publish_event, record_event
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def settings(settings):
+    return settings.with_overrides(allow_private_targets=True, retry_schedule=(timedelta(0), timedelta(seconds=1)))
+
+
+@pytest.fixture
+async def receiver():
+    """A real HTTP receiver on 127.0.0.1 that records each request's webhook-id and attempt."""
+    received: list[tuple[str, str]] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        await request.read()
+        received.append((request.headers["webhook-id"], request.headers["hookrelay-attempt"]))
+        await asyncio.sleep(0.05)  # long enough for a racing worker to try the same rows
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/hook", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}/hook", received
+    await runner.cleanup()
+
+
+async def _count(services, sql: str) -> int:
+    async with services.database.transaction() as connection:
+        return await connection.scalar(text(sql))
+
+
+async def test_an_event_and_its_deliveries_commit_together_or_not_at_all(services, app_key, receiver):
+    for event_types in (["invoice.*"], ["*"], ["job.*"]):
+        await create_endpoint(services, app_id=app_key[0], fields={"url": receiver[0], "event_types": event_types})
+    with pytest.raises(RuntimeError):
+        async with services.database.transaction() as connection:
+            await record_event(connection, app_id=app_key[0], event_type="invoice.paid", data={}, now=utcnow())
+            raise RuntimeError("crash before commit")
+    assert await _count(services, "SELECT count(*) FROM events") == 0
+    assert await _count(services, "SELECT count(*) FROM deliveries") == 0
+    status, body, _ = await publish_event(services, app_id=app_key[0], event_type="invoice.paid", data={"n": 1})
+    assert status == 202
+    assert len(body["deliveries"]) == 2  # invoice.* and *, not job.*
+    assert await _count(services, "SELECT count(*) FROM deliveries") == 2
+    assert services.enqueue_deliveries.sent == [([d["id"] for d in body["deliveries"]], 0)]
+
+
+async def test_two_workers_racing_on_the_same_deliveries_send_each_attempt_once(services, app_key, receiver):
+    url, received = receiver
+    await create_endpoint(services, app_id=app_key[0], fields={"url": url})
+    ids = []
+    for n in range(20):
+        _, body, _ = await publish_event(services, app_id=app_key[0], event_type="order.created", data={"n": n})
+        ids += [d["id"] for d in body["deliveries"]]
+    async with DeliveryClient(timeout=5, allow_private_targets=True) as client_a, DeliveryClient(
+        timeout=5, allow_private_targets=True
+    ) as client_b:
+        worker_a, worker_b = Dispatcher(services, client_a), Dispatcher(services, client_b)
+        sent = await asyncio.gather(worker_a.deliver(ids), worker_b.deliver(ids), worker_a.deliver(ids[::-1]))
+    assert sum(sent) == 20
+    assert len(received) == 20
+    assert len({webhook_id for webhook_id, _ in received}) == 20
+    assert await _count(services, "SELECT count(*) FROM attempts") == 20
+    assert await _count(services, "SELECT count(*) FROM deliveries WHERE status = 'succeeded' AND attempts = 1") == 20
+
+
+async def test_a_delivery_whose_message_was_lost_is_found_and_sent_by_the_scheduler(services, app_key, receiver):
+    url, received = receiver
+    await create_endpoint(services, app_id=app_key[0], fields={"url": url})
+    _, body, _ = await publish_event(services, app_id=app_key[0], event_type="order.created", data={})
+    [delivery] = body["deliveries"]
+    services.enqueue_deliveries.sent.clear()  # as if Redis had been flushed before a worker took it
+    report = await run_tick(services)
+    assert report.resent_deliveries == 0  # its message was sent moments ago: not yet presumed lost
+    async with services.database.transaction() as connection:
+        await connection.execute(text("UPDATE deliveries SET enqueued_at = enqueued_at - interval '1 minute'"))
+    report = await run_tick(services)
+    assert report.resent_deliveries == 1
+    assert services.enqueue_deliveries.sent == [([delivery["id"]], 0)]
+    async with DeliveryClient(timeout=5, allow_private_targets=True) as client:
+        assert await Dispatcher(services, client).deliver([delivery["id"]]) == 1
+    assert [webhook_id for webhook_id, _ in received] == [body["id"]]
+
+
+async def test_a_claim_abandoned_by_a_killed_worker_is_retried_after_its_lease(services, app_key, receiver):
+    url, received = receiver
+    await create_endpoint(services, app_id=app_key[0], fields={"url": url})
+    _, body, _ = await publish_event(services, app_id=app_key[0], event_type="order.created", data={})
+    delivery_id = body["deliveries"][0]["id"]
+    async with services.database.transaction() as connection:
+        # A worker claimed it and died: its lease is in the future, nothing was recorded.
+        await connection.execute(text("UPDATE deliveries SET locked_until = now() + interval '1 hour'"))
+    async with DeliveryClient(timeout=5, allow_private_targets=True) as client:
+        assert await Dispatcher(services, client).deliver([delivery_id]) == 0
+        async with services.database.transaction() as connection:
+            await connection.execute(
+                text("UPDATE deliveries SET locked_until = now() - interval '1 second', enqueued_at = NULL")
+            )
+        assert (await run_tick(services)).resent_deliveries == 1
+        assert await Dispatcher(services, client).deliver([delivery_id]) == 1
+    assert len(received) == 1
