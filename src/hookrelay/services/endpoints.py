@@ -94,7 +94,7 @@ async def create_endpoint(services: Services, *, app_id: str, fields: dict) -> d
         "app_id": app_id,
         "url": await _checked_url(services, fields["url"]),
         "description": fields.get("description"),
-        "event_types": _checked_event_types(fields.get("event_types") or ["*"]),
+        "event_types": _checked_event_types(["*"] if fields.get("event_types") is None else fields["event_types"]),
         "rate_limit": _checked_rate_limit(fields.get("rate_limit")),
         "headers": _checked_headers(fields.get("headers") or {}),
         "metadata": fields.get("metadata"),
