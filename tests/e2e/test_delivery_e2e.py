@@ -357,7 +357,7 @@ def test_1500_deliveries_survive_a_killed_worker_and_a_flushed_redis(api, stack,
                 future.result(timeout=120)
 
         # 1. 250 events while the worker delivers; it is killed -9 mid-run, with attempts in flight.
-        first_phase = pool.submit(post_concurrently, range(0, 250))
+        first_phase = pool.submit(post_concurrently, range(250))
         eventually(lambda: arrived() >= 150, 60, "150 webhooks to arrive before the kill")
         killed_at, posted_at_kill = time.time(), posted()
         stack.kill("worker")

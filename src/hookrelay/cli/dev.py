@@ -82,7 +82,7 @@ def run_dev(*, bind: str | None, data_dir: str) -> None:
     actors.use_settings(settings)
     broker.declare_queue(JOBS_QUEUE)
     broker.declare_queue(DELIVERIES_QUEUE)
-    worker = dramatiq.Worker(broker, worker_threads=WORKER_THREADS)
+    worker = dramatiq.Worker(broker, worker_threads=WORKER_THREADS, worker_timeout=100)
     worker.start()
 
     from hookrelay.api.app import create_app

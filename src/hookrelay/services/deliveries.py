@@ -65,3 +65,18 @@ async def list_attempts(
     rows, more = page(rows, limit)
     next_cursor = cursors.encode(listing=listing, app_id=app_id, last_id=str(rows[-1]["number"])) if more else None
     return {"data": [attempt_resource(row) for row in rows], "next_cursor": next_cursor}
+
+
+async def list_deliveries(
+    services: Services, cursors: CursorCodec, *, app_id: str, limit: int, cursor: str | None, listing: str = "deliveries",
+    **filters,
+) -> dict:
+    """The delivery log (and, with status=dead, the DLQ), newest first, with signed cursors."""
+    before_id = cursors.decode(cursor, listing=listing, app_id=app_id) if cursor else None
+    async with services.database.transaction() as connection:
+        rows = await deliveries_repo.list_deliveries(
+            connection, app_id=app_id, limit=limit + 1, before_id=before_id, **filters
+        )
+    rows, more = page(rows, limit)
+    next_cursor = cursors.encode(listing=listing, app_id=app_id, last_id=rows[-1]["id"]) if more else None
+    return {"data": [delivery_resource(row) for row in rows], "next_cursor": next_cursor}

@@ -2,21 +2,61 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Literal
 
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 
+from hookrelay.domain.timestamps import parse_timestamp
+from hookrelay.errors import Unprocessable
 from hookrelay.services import deliveries as deliveries_service
 from hookrelay.services.cursors import DEFAULT_LIMIT, MAX_LIMIT
 
 AppId = NamedDependency[str]
 
 
+DeliveryStatus = Literal["pending", "retrying", "succeeded", "dead", "discarded"]
+DeadReason = Literal["rejected", "retries_exhausted", "gone", "endpoint_disabled"]
+
+
+def parse_time(field: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_timestamp(value)
+    except ValueError:
+        raise Unprocessable(
+            f"{field} must be an RFC 3339 timestamp with a zone, e.g. 2026-11-22T21:50:01Z",
+            errors=[{"field": field, "message": "not an RFC 3339 timestamp"}],
+        ) from None
+
+
 class DeliveriesController(Controller):
     path = "/v1/deliveries"
     tags = ["deliveries"]
+
+    @get("/")
+    async def list_deliveries(
+        self,
+        request: Request,
+        app_id: AppId,
+        endpoint_id: FromQuery[str | None] = None,
+        event_id: FromQuery[str | None] = None,
+        event_type: FromQuery[str | None] = None,
+        status: FromQuery[DeliveryStatus | None] = None,
+        since: FromQuery[str | None] = None,
+        until: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+        cursor: FromQuery[str | None] = None,
+    ) -> dict:
+        """The delivery log, newest first; `since` / `until` bound `created_at` (RFC 3339)."""
+        return await deliveries_service.list_deliveries(
+            request.app.state.services, request.app.state.cursors, app_id=app_id, limit=limit, cursor=cursor,
+            endpoint_id=endpoint_id, event_id=event_id, event_type=event_type, status=status,
+            since=parse_time("since", since), until=parse_time("until", until),
+        )
 
     @get("/{delivery_id:str}")
     async def get_delivery(self, request: Request, app_id: AppId, delivery_id: FromPath[str]) -> dict:

@@ -147,3 +147,42 @@ async def list_attempts(
         statement = statement.where(attempts.c.number > after_number)
     rows = await connection.execute(statement.order_by(attempts.c.number, attempts.c.id).limit(limit))
     return [dict(row._mapping) for row in rows]
+
+
+async def list_deliveries(
+    connection: AsyncConnection,
+    *,
+    app_id: str | None,
+    limit: int,
+    before_id: str | None = None,
+    endpoint_id: str | None = None,
+    event_id: str | None = None,
+    event_type: str | None = None,
+    status: str | None = None,
+    dead_reason: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[dict]:
+    """Newest first by id (ids are time-ordered, so new rows never shift a page). ``app_id``
+    None lists every application's (admin)."""
+    statement = select(deliveries)
+    conditions = []
+    if app_id is not None:
+        conditions.append(deliveries.c.app_id == app_id)
+    if before_id:
+        conditions.append(deliveries.c.id < before_id)
+    for column, value in (
+        (deliveries.c.endpoint_id, endpoint_id),
+        (deliveries.c.event_id, event_id),
+        (deliveries.c.event_type, event_type),
+        (deliveries.c.status, status),
+        (deliveries.c.dead_reason, dead_reason),
+    ):
+        if value is not None:
+            conditions.append(column == value)
+    if since is not None:
+        conditions.append(deliveries.c.created_at >= since)
+    if until is not None:
+        conditions.append(deliveries.c.created_at < until)
+    rows = await connection.execute(statement.where(*conditions).order_by(deliveries.c.id.desc()).limit(limit))
+    return [dict(row._mapping) for row in rows]
