@@ -39,6 +39,9 @@ def empty_database_url():
 
 
 def test_dev_runs_a_job_to_completion_in_an_empty_folder_without_services(tmp_path):
+    from tests.e2e.receiver import Receiver
+
+    receiver = Receiver()
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "hookrelay", "dev", "--bind", f"127.0.0.1:{port}"],
@@ -59,13 +62,20 @@ def test_dev_runs_a_job_to_completion_in_an_empty_folder_without_services(tmp_pa
         assert f"http://127.0.0.1:{port}" in banner
         assert "Admin token:" in banner
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {api_key}"})
+        endpoint = client.post("/v1/endpoints", json={"url": receiver.url("/dev"), "event_types": ["job.*"]}).json()
+        receiver.set_secret("/dev", endpoint["secret"])
         response = client.post("/v1/jobs", json={"type": "demo.sleep", "input": {"seconds": 0.5, "steps": 2}})
         assert response.status_code == 202
         job = client.get(response.headers["location"], params={"wait": 20}).json()
         assert job["status"] == "completed", job
         assert job["result"] == {"slept_seconds": 0.5, "steps": 2}
         assert (tmp_path / "hookrelay.db").exists()
+        # The embedded mode delivers too: the job's job.completed webhook arrives, signed.
+        [webhook] = receiver.wait_for("/dev", 1, timeout=20)
+        assert webhook.verified and webhook.json()["type"] == "job.completed"
+        assert webhook.json()["data"]["id"] == job["id"]
     finally:
+        receiver.stop()
         process.terminate()
         process.wait(timeout=15)
 
