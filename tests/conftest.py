@@ -17,7 +17,8 @@ PG_ADMIN_URL = os.environ.get("HOOKRELAY_TEST_PG_URL", "postgresql://postgres@12
 # Redis database 9 by default; a second test run on the same machine at the same time gets its
 # own database (by process id) so that its workers cannot take the first run's messages.
 REDIS_URL = os.environ.get("HOOKRELAY_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{9 + os.getpid() % 7}")
-TEMPLATE_DB = "hookrelay_test_template"
+# Per test run, so that two runs on one machine (a developer's and CI's) never share one.
+TEMPLATE_DB = f"hookrelay_test_template_{os.getpid()}"
 
 
 def _server_part() -> str:

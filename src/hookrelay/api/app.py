@@ -17,7 +17,7 @@ from hookrelay import __version__
 from hookrelay.api.admin.controller import AdminController
 from hookrelay.api.auth import KeyCache, authenticate_app
 from hookrelay.api.deliveries.controller import DeliveriesController
-from hookrelay.api.deliveries.dlq import DeadLetterController
+from hookrelay.api.deliveries.dlq import AdminDeadLetterController, DeadLetterController
 from hookrelay.api.endpoints.controller import EndpointsController
 from hookrelay.api.events.controller import EventsController
 from hookrelay.api.health import healthz, readyz
@@ -72,7 +72,8 @@ def create_app(
     prometheus = PrometheusConfig(app_name="hookrelay", prefix="hookrelay", group_path=True, exclude=["/metrics"])
     return Litestar(
         route_handlers=[
-            JobsController, EndpointsController, EventsController, DeliveriesController, DeadLetterController, AdminController, healthz, readyz, MetricsController,
+            JobsController, EndpointsController, EventsController, DeliveriesController, DeadLetterController, AdminController,
+            AdminDeadLetterController, healthz, readyz, MetricsController,
         ],
         dependencies={"app_id": Provide(authenticate_app)},
         exception_handlers=exception_handlers,

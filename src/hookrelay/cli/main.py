@@ -3,6 +3,7 @@ from __future__ import annotations
 import click
 
 from hookrelay.cli.admin import apps, db
+from hookrelay.cli.client import deliveries, dlq, endpoints, jobs, trigger
 from hookrelay.cli.servers import api, dev, scheduler, worker
 from hookrelay.settings import SettingsError
 
@@ -23,7 +24,7 @@ def cli() -> None:
     """hookrelay: webhook delivery platform."""
 
 
-for command in (dev, api, worker, scheduler, db, apps):
+for command in (dev, api, worker, scheduler, db, apps, trigger, deliveries, dlq, endpoints, jobs):
     cli.add_command(command)
 
 

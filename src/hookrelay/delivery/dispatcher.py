@@ -62,6 +62,26 @@ def endpoint_secrets(row: dict, now: datetime) -> list[str]:
     return secrets
 
 
+def prepare(row: dict) -> Prepared:
+    """Sign this attempt's request: same body bytes and webhook-id, fresh timestamp."""
+    number = row["attempts"] + 1
+    request = build_webhook_request(
+        url=row["endpoint_url"],
+        event_id=row["event_id"],
+        event_type=row["event_type"],
+        event_created_at="",
+        data=None,
+        delivery_id=row["id"],
+        attempt=number,
+        secrets=endpoint_secrets(row, utcnow()),
+        timestamp=int(time.time()),
+        custom_headers=row["endpoint_headers"] or None,
+        version=__version__,
+        body=row["event_body"].encode(),
+    )
+    return Prepared(row, number, request)
+
+
 class Dispatcher:
     def __init__(self, services, client: DeliveryClient, *, rand: Callable[[], float] = random.random) -> None:
         self.services = services
@@ -74,7 +94,7 @@ class Dispatcher:
         # Long enough to send and record; a worker killed mid-batch frees its claims after it.
         return self.settings.delivery_timeout + timedelta(seconds=30)
 
-    async def deliver(self, delivery_ids: list[str], *, trigger: str = "scheduled") -> int:
+    async def deliver(self, delivery_ids: list[str]) -> int:
         """Attempt every due delivery among ``delivery_ids``; returns how many were attempted."""
         now = utcnow()
         async with self.services.database.transaction() as connection:
@@ -83,33 +103,15 @@ class Dispatcher:
             return 0
         sendable = [row for row in claimed if row["endpoint_status"] == "enabled"]
         stranded = [row for row in claimed if row["endpoint_status"] != "enabled"]
-        prepared = [self._prepare(row) for row in sendable]
+        prepared = [prepare(row) for row in sendable]
         results = await asyncio.gather(*(self.client.send(p.request) for p in prepared))
-        follow_ups = await self._record(prepared, results, stranded, trigger)
+        follow_ups = await self._record(prepared, results, stranded)
         for follow_up in follow_ups:
             self.services.enqueue_deliveries([follow_up.delivery_id], delay_seconds=follow_up.delay_seconds)
         return len(prepared)
 
-    def _prepare(self, row: dict) -> Prepared:
-        number = row["attempts"] + 1
-        request = build_webhook_request(
-            url=row["endpoint_url"],
-            event_id=row["event_id"],
-            event_type=row["event_type"],
-            event_created_at="",
-            data=None,
-            delivery_id=row["id"],
-            attempt=number,
-            secrets=endpoint_secrets(row, utcnow()),
-            timestamp=int(time.time()),
-            custom_headers=row["endpoint_headers"] or None,
-            version=__version__,
-            body=row["event_body"].encode(),
-        )
-        return Prepared(row, number, request)
-
     async def _record(
-        self, prepared: list[Prepared], results: list[SendResult], stranded: list[dict], trigger: str
+        self, prepared: list[Prepared], results: list[SendResult], stranded: list[dict]
     ) -> list[FollowUp]:
         now = utcnow()
         attempt_rows, follow_ups, gone_endpoints = [], [], set()
@@ -117,18 +119,22 @@ class Dispatcher:
         for item, result in zip(prepared, results, strict=True):
             outcome = classify(result.attempt_result, retry_4xx=self.settings.retry_4xx)
             retry_after = parse_retry_after(result.headers.get("retry-after"), now) if result.status else None
+            # A replayed or recovered delivery runs through the schedule again from its start.
             decision = decide(
-                item.number, outcome, schedule=self.settings.retry_schedule, now=now,
+                item.number - item.row["retry_base"], outcome, schedule=self.settings.retry_schedule, now=now,
                 retry_after=retry_after, rand=self.rand,
             )
-            error = _error_text(result)
-            attempt_rows.append(_attempt_row(item, result, trigger, now, success=isinstance(decision, Succeeded)))
+            error = error_text(result)
+            attempt_rows.append(
+                attempt_row(item, result, item.row["next_trigger"], now, success=isinstance(decision, Succeeded))
+            )
             values = {
                 "attempts": item.number,
                 "last_attempt_at": now,
                 "last_response_status": result.status,
                 "last_error": error,
                 "locked_until": None,
+                "next_trigger": "scheduled",
                 "updated_at": now,
             }
             if isinstance(decision, Succeeded):
@@ -166,7 +172,7 @@ class Dispatcher:
         return follow_ups
 
 
-def _error_text(result: SendResult) -> str | None:
+def error_text(result: SendResult) -> str | None:
     if result.error is not None:
         return f"{result.error}: {result.error_message}" if result.error_message else str(result.error)
     if result.status is not None and not 200 <= result.status < 300:
@@ -174,7 +180,7 @@ def _error_text(result: SendResult) -> str | None:
     return None
 
 
-def _attempt_row(item: Prepared, result: SendResult, trigger: str, finished: datetime, *, success: bool) -> dict:
+def attempt_row(item: Prepared, result: SendResult, trigger: str, finished: datetime, *, success: bool) -> dict:
     duration = result.duration_ms
     return {
         "id": new_id("att"),
@@ -189,7 +195,7 @@ def _attempt_row(item: Prepared, result: SendResult, trigger: str, finished: dat
         "response_status": result.status,
         "response_headers": result.headers if result.status is not None else None,
         "response_body": result.body if result.status is not None else None,
-        "error": _error_text(result) if result.error is not None else None,
+        "error": error_text(result) if result.error is not None else None,
         "outcome": "success" if success else "failure",
     }
 

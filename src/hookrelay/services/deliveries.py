@@ -80,3 +80,15 @@ async def list_deliveries(
     rows, more = page(rows, limit)
     next_cursor = cursors.encode(listing=listing, app_id=app_id, last_id=rows[-1]["id"]) if more else None
     return {"data": [delivery_resource(row) for row in rows], "next_cursor": next_cursor}
+
+
+async def list_all_dead(services: Services, cursors: CursorCodec, *, limit: int, before_id: str | None, **filters) -> dict:
+    """The admin DLQ across applications; each item names its application."""
+    app_id = filters.pop("app_id", None)
+    async with services.database.transaction() as connection:
+        rows = await deliveries_repo.list_deliveries(
+            connection, app_id=app_id, limit=limit + 1, before_id=before_id, status="dead", **filters
+        )
+    rows, more = page(rows, limit)
+    next_cursor = cursors.encode(listing="admin-dlq", app_id="*", last_id=rows[-1]["id"]) if more else None
+    return {"data": [{**delivery_resource(row), "app_id": row["app_id"]} for row in rows], "next_cursor": next_cursor}

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
-from litestar import Controller, Request, get
+from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 
-from hookrelay.domain.timestamps import parse_timestamp
-from hookrelay.errors import Unprocessable
+from hookrelay.api.params import parse_time
 from hookrelay.services import deliveries as deliveries_service
+from hookrelay.services import redelivery
 from hookrelay.services.cursors import DEFAULT_LIMIT, MAX_LIMIT
 
 AppId = NamedDependency[str]
@@ -19,18 +18,6 @@ AppId = NamedDependency[str]
 
 DeliveryStatus = Literal["pending", "retrying", "succeeded", "dead", "discarded"]
 DeadReason = Literal["rejected", "retries_exhausted", "gone", "endpoint_disabled"]
-
-
-def parse_time(field: str, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_timestamp(value)
-    except ValueError:
-        raise Unprocessable(
-            f"{field} must be an RFC 3339 timestamp with a zone, e.g. 2026-11-22T21:50:01Z",
-            errors=[{"field": field, "message": "not an RFC 3339 timestamp"}],
-        ) from None
 
 
 class DeliveriesController(Controller):
@@ -61,6 +48,12 @@ class DeliveriesController(Controller):
     @get("/{delivery_id:str}")
     async def get_delivery(self, request: Request, app_id: AppId, delivery_id: FromPath[str]) -> dict:
         return await deliveries_service.get_delivery(request.app.state.services, app_id=app_id, delivery_id=delivery_id)
+
+    @post("/{delivery_id:str}/redeliver", status_code=202)
+    async def redeliver(self, request: Request, app_id: AppId, delivery_id: FromPath[str]) -> dict:
+        """One immediate attempt: same webhook-id and body, fresh timestamp and signature.
+        Success → succeeded; a failure leaves the status it had."""
+        return await redelivery.redeliver(request.app.state.services, app_id=app_id, delivery_id=delivery_id)
 
     @get("/{delivery_id:str}/attempts")
     async def list_attempts(

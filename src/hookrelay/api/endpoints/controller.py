@@ -9,8 +9,19 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from hookrelay.api.endpoints.schemas import EndpointCreated, EndpointIn, EndpointList, EndpointOut, EndpointPatch, Secret
+from hookrelay.api.endpoints.schemas import (
+    EndpointCreated,
+    EndpointIn,
+    EndpointList,
+    EndpointOut,
+    EndpointPatch,
+    RecoverIn,
+    Secret,
+)
+from hookrelay.api.params import parse_time
 from hookrelay.services import endpoints as endpoints_service
+from hookrelay.services.events import get_event
+from hookrelay.services.redelivery import recover_endpoint
 from hookrelay.services.cursors import DEFAULT_LIMIT, MAX_LIMIT
 
 AppId = NamedDependency[str]
@@ -84,11 +95,21 @@ class EndpointsController(Controller):
         rotated = await endpoints_service.rotate_secret(request.app.state.services, app_id=app_id, endpoint_id=endpoint_id)
         return Secret(**rotated)
 
+    @post("/{endpoint_id:str}/recover", status_code=202)
+    async def recover(
+        self, request: Request, app_id: AppId, endpoint_id: FromPath[str], data: JSONBody[RecoverIn]
+    ) -> dict:
+        """Every failed or dead delivery of this endpoint created in [since, until) starts the
+        retry schedule again."""
+        requeued = await recover_endpoint(
+            request.app.state.services, app_id=app_id, endpoint_id=endpoint_id,
+            since=parse_time("since", data.since), until=parse_time("until", data.until),
+        )
+        return {"requeued": requeued}
+
     @post("/{endpoint_id:str}/test", status_code=202)
     async def send_test(self, request: Request, app_id: AppId, endpoint_id: FromPath[str]) -> dict:
         """Send a `webhook.test` event to this endpoint alone."""
-        from hookrelay.services.events import get_event
-
         services = request.app.state.services
         event_id = await endpoints_service.send_test_event(services, app_id=app_id, endpoint_id=endpoint_id)
         return await get_event(services, app_id=app_id, event_id=event_id)

@@ -60,3 +60,8 @@ class EndpointList(msgspec.Struct):
 
 class Secret(msgspec.Struct):
     secret: str
+
+
+class RecoverIn(msgspec.Struct, forbid_unknown_fields=True):
+    since: str
+    until: str | None = None

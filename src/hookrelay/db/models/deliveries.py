@@ -33,6 +33,11 @@ class Delivery(Base):
     last_response_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     dead_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # Attempts made before the current run through the retry schedule: a replayed or recovered
+    # delivery starts the schedule again while its attempt numbers keep counting up.
+    retry_base: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # What caused the next attempt (scheduled, recover, replay), recorded on the attempt row.
+    next_trigger: Mapped[str] = mapped_column(String(16), default="scheduled", server_default="scheduled")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -45,6 +50,16 @@ class Delivery(Base):
             sqlite_where=text("status IN ('pending', 'retrying')"),
         ),
         Index("ix_deliveries_app_id_id", "app_id", "id"),
+        # The delivery log's filters, each newest first within an application.
+        Index("ix_deliveries_app_id_status_id", "app_id", "status", "id"),
+        Index("ix_deliveries_app_id_event_type_id", "app_id", "event_type", "id"),
+        # The DLQ: dead rows only, by reason.
+        Index(
+            "ix_deliveries_dead",
+            "app_id", "dead_reason", "id",
+            postgresql_where=text("status = 'dead'"),
+            sqlite_where=text("status = 'dead'"),
+        ),
         Index("ix_deliveries_event_id", "event_id"),
         Index("ix_deliveries_endpoint_id_id", "endpoint_id", "id"),
     )

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hookrelay.db.models.base import Base
@@ -32,6 +32,15 @@ class Endpoint(Base):
     secret: Mapped[str] = mapped_column(String(128))
     previous_secret: Mapped[str | None] = mapped_column(String(128), nullable=True)
     previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # The circuit breaker (domain/breaker.py), shared by every worker and scheduler.
+    breaker_state: Mapped[str] = mapped_column(String(16), default="closed", server_default="closed")
+    breaker_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    breaker_opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    breaker_retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    breaker_cooldown_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    breaker_probe_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    breaker_probe_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookrelay.db.models import Attempt, Delivery, Endpoint, Event
@@ -65,6 +65,12 @@ async def claim(
     await connection.execute(
         update(deliveries).where(deliveries.c.id.in_(ids)).values(locked_until=now + lease)
     )
+    return await sendable_rows(connection, ids)
+
+
+async def sendable_rows(connection: AsyncConnection, ids: list[str]) -> list[dict]:
+    """Deliveries with what sending needs: the event's body and the endpoint's URL, headers,
+    status and secrets, in one round trip."""
     rows = await connection.execute(
         select(
             deliveries,
@@ -186,3 +192,129 @@ async def list_deliveries(
         conditions.append(deliveries.c.created_at < until)
     rows = await connection.execute(statement.where(*conditions).order_by(deliveries.c.id.desc()).limit(limit))
     return [dict(row._mapping) for row in rows]
+
+
+async def lock_for_manual_attempt(
+    connection: AsyncConnection, delivery_id: str, *, app_id: str, now: datetime, lease: timedelta
+) -> str:
+    """Lease one delivery whatever its status, unless an attempt holds it: 'locked',
+    'busy' (someone is sending it right now) or 'missing'."""
+    result = await connection.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.id == delivery_id,
+            deliveries.c.app_id == app_id,
+            or_(deliveries.c.locked_until.is_(None), deliveries.c.locked_until < now),
+        )
+        .values(locked_until=now + lease)
+        .returning(deliveries.c.id)
+    )
+    if result.first() is not None:
+        return "locked"
+    exists = await get_delivery(connection, delivery_id, app_id=app_id)
+    return "busy" if exists else "missing"
+
+
+async def release(connection: AsyncConnection, delivery_id: str) -> None:
+    await connection.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(locked_until=None))
+
+
+async def record_manual_outcome(
+    connection: AsyncConnection, delivery_id: str, *, expected_attempts: int, values: dict
+) -> dict | None:
+    result = await connection.execute(
+        update(deliveries)
+        .where(deliveries.c.id == delivery_id, deliveries.c.attempts == expected_attempts)
+        .values(**values)
+        .returning(*deliveries.c)
+    )
+    row = result.first()
+    return dict(row._mapping) if row else None
+
+
+async def requeue(
+    connection: AsyncConnection,
+    *,
+    app_id: str,
+    trigger: str,
+    now: datetime,
+    from_statuses: tuple[str, ...],
+    ids: list[str] | None = None,
+    endpoint_id: str | None = None,
+    event_type: str | None = None,
+    dead_reason: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[str]:
+    """Put matching deliveries back at the start of the retry schedule, due now. Guarded by
+    status, so two replays of the same ids requeue (and send) each delivery once."""
+    conditions = [deliveries.c.app_id == app_id, deliveries.c.status.in_(from_statuses)]
+    if ids is not None:
+        conditions.append(deliveries.c.id.in_(ids))
+    for column, value in (
+        (deliveries.c.endpoint_id, endpoint_id),
+        (deliveries.c.event_type, event_type),
+        (deliveries.c.dead_reason, dead_reason),
+    ):
+        if value is not None:
+            conditions.append(column == value)
+    if since is not None:
+        conditions.append(deliveries.c.created_at >= since)
+    if until is not None:
+        conditions.append(deliveries.c.created_at < until)
+    result = await connection.execute(
+        update(deliveries)
+        .where(*conditions)
+        .values(
+            status="pending",
+            dead_reason=None,
+            next_attempt_at=now,
+            retry_base=deliveries.c.attempts,
+            next_trigger=trigger,
+            enqueued_at=now,
+            locked_until=None,
+            updated_at=now,
+        )
+        .returning(deliveries.c.id)
+    )
+    return list(result.scalars())
+
+
+async def disabled_endpoints_among(connection: AsyncConnection, *, app_id: str, from_statuses: tuple[str, ...], **filters) -> list[str]:
+    """Ids of disabled endpoints that a requeue with these filters would target."""
+    statement = (
+        select(endpoints.c.id)
+        .distinct()
+        .join(deliveries, deliveries.c.endpoint_id == endpoints.c.id)
+        .where(deliveries.c.app_id == app_id, deliveries.c.status.in_(from_statuses), endpoints.c.status != "enabled")
+    )
+    ids = filters.get("ids")
+    if ids is not None:
+        statement = statement.where(deliveries.c.id.in_(ids))
+    for name, column in (("endpoint_id", deliveries.c.endpoint_id), ("event_type", deliveries.c.event_type),
+                         ("dead_reason", deliveries.c.dead_reason)):
+        if filters.get(name) is not None:
+            statement = statement.where(column == filters[name])
+    if filters.get("since") is not None:
+        statement = statement.where(deliveries.c.created_at >= filters["since"])
+    if filters.get("until") is not None:
+        statement = statement.where(deliveries.c.created_at < filters["until"])
+    return sorted((await connection.execute(statement)).scalars())
+
+
+async def discard(connection: AsyncConnection, delivery_id: str, *, app_id: str, now: datetime) -> dict | None:
+    result = await connection.execute(
+        update(deliveries)
+        .where(deliveries.c.id == delivery_id, deliveries.c.app_id == app_id, deliveries.c.status == "dead")
+        .values(status="discarded", updated_at=now)
+        .returning(*deliveries.c)
+    )
+    row = result.first()
+    return dict(row._mapping) if row else None
+
+
+async def dead_counts_by_reason(connection: AsyncConnection) -> dict[str, int]:
+    rows = await connection.execute(
+        select(deliveries.c.dead_reason, func.count()).where(deliveries.c.status == "dead").group_by(deliveries.c.dead_reason)
+    )
+    return {reason or "unknown": count for reason, count in rows}
