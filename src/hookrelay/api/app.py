@@ -20,6 +20,7 @@ from hookrelay.api.deliveries.controller import DeliveriesController
 from hookrelay.api.deliveries.dlq import AdminDeadLetterController, DeadLetterController
 from hookrelay.api.endpoints.controller import EndpointsController
 from hookrelay.api.events.controller import EventsController
+from hookrelay.api.gauges import refresh_forever
 from hookrelay.api.health import healthz, readyz
 from hookrelay.api.jobs.controller import JobsController
 from hookrelay.api.middleware import request_logging_middleware
@@ -55,18 +56,17 @@ def create_app(
         app.state.services = app_services
         app.state.cursors = CursorCodec(settings.secret_key or "")
         app.state.key_cache = KeyCache()
-        scheduler_task = None
+        stop = asyncio.Event()
+        background = [asyncio.create_task(refresh_forever(app_services, stop))]
         if run_scheduler:
             from hookrelay.scheduler import run_forever
 
-            stop = asyncio.Event()
-            scheduler_task = asyncio.create_task(run_forever(app_services, stop=stop))
+            background.append(asyncio.create_task(run_forever(app_services, stop=stop)))
         try:
             yield
         finally:
-            if scheduler_task is not None:
-                stop.set()
-                await scheduler_task
+            stop.set()
+            await asyncio.gather(*background, return_exceptions=True)
             await app_services.notifier.stop()
 
     prometheus = PrometheusConfig(app_name="hookrelay", prefix="hookrelay", group_path=True, exclude=["/metrics"])

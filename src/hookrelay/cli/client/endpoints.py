@@ -66,7 +66,8 @@ def list_endpoints(session: Session, limit, cursor, follow) -> None:
                    " (job.*,invoice.paid). Default: every type.")
 @click.option("--description", help="A note for people.")
 @click.option("--rate-limit", type=click.IntRange(min=1), metavar="N", help="At most N deliveries per second.")
-@click.option("--header", "header_values", multiple=True, metavar="'K: V'", help="A header to add to every request (repeatable).")
+@click.option("--header", "header_values", multiple=True, metavar="'K: V'",
+              help="A header to add to every request (repeatable).")
 @click.option("--metadata", metavar="JSON", help="A JSON object kept with the endpoint.")
 @click.option("--secret", metavar="WHSEC", help="Use this whsec_… signing secret instead of a generated one.")
 def create(session: Session, url, events, description, rate_limit, header_values, metadata, secret) -> None:

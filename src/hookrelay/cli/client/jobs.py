@@ -60,7 +60,8 @@ def jobs() -> None:
 @click.option("--input", "input_json", default="{}", show_default=True, metavar="JSON",
               help="The job's input: a JSON object, or @file.json (@- for stdin).")
 @click.option("--metadata", metavar="JSON", help="A JSON object kept with the job.")
-@click.option("--idempotency-key", metavar="KEY", help="Send as Idempotency-Key: a retry with the same key and body creates nothing new.")
+@click.option("--idempotency-key", metavar="KEY",
+              help="Send as Idempotency-Key: a retry with the same key and body creates nothing new.")
 @click.option("--wait", "wait_seconds", type=click.FloatRange(min=0), metavar="SECONDS",
               help="Then wait up to SECONDS for the job to finish and print its final state.")
 def submit(session: Session, job_type: str, input_json: str, metadata: str | None, idempotency_key: str | None,

@@ -26,7 +26,8 @@ def sample_data(event_type: str) -> dict:
 @click.argument("event_type")
 @click.option("--data", "data_json", metavar="JSON",
               help="The event's data: a JSON object, or @file.json (@- for stdin). Default: a sample payload.")
-@click.option("--idempotency-key", metavar="KEY", help="Send as Idempotency-Key: publishing again with it creates nothing new.")
+@click.option("--idempotency-key", metavar="KEY",
+              help="Send as Idempotency-Key: publishing again with it creates nothing new.")
 def trigger(session: Session, event_type: str, data_json: str | None, idempotency_key: str | None) -> None:
     """Publish an event of EVENT_TYPE to every subscribed endpoint (POST /v1/events)."""
     data = parse_json_object("--data", data_json)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hookrelay.db.models import Endpoint
+from hookrelay.db.models import Delivery, Endpoint
 
 endpoints = Endpoint.__table__
 
@@ -77,3 +77,16 @@ async def delete_endpoint(connection: AsyncConnection, endpoint_id: str, *, app_
         delete(endpoints).where(endpoints.c.id == endpoint_id, endpoints.c.app_id == app_id).returning(endpoints.c.id)
     )
     return result.first() is not None
+
+
+async def breaker_counts(connection: AsyncConnection, *, now: datetime) -> tuple[int, int]:
+    """(endpoints with an open or half-open breaker, due deliveries those endpoints hold)."""
+    deliveries = Delivery.__table__
+    not_closed = endpoints.c.breaker_state != "closed"
+    open_count = await connection.scalar(select(func.count()).select_from(endpoints).where(not_closed))
+    held = await connection.scalar(
+        select(func.count())
+        .select_from(deliveries.join(endpoints, endpoints.c.id == deliveries.c.endpoint_id))
+        .where(not_closed, deliveries.c.status.in_(("pending", "retrying")))
+    )
+    return int(open_count or 0), int(held or 0)
