@@ -1,5 +1,5 @@
-"""The periodic loop: re-queues lapsed job leases, re-sends due work whose message was lost,
-and purges expired idempotency keys.
+"""The periodic loop: re-queues lapsed job leases, sends due deliveries and re-sends work whose
+message was lost, and purges expired idempotency keys and (retention) old events.
 
 Several schedulers may run; on PostgreSQL a session advisory lock lets one act per tick and the
 others idle. Every write is guarded as elsewhere, so even two acting at once would be safe.
@@ -17,6 +17,7 @@ from sqlalchemy import text
 from hookrelay.db.repositories import deliveries as deliveries_repo
 from hookrelay.db.repositories import idempotency as idempotency_repo
 from hookrelay.db.repositories import jobs as jobs_repo
+from hookrelay.db.repositories import retention as retention_repo
 from hookrelay.db.types import utcnow
 from hookrelay.domain.jobs import JobStatus
 from hookrelay.logging import get_logger
@@ -33,6 +34,10 @@ TICK_SECONDS = 1.0
 RESEND_QUIET_PERIOD = timedelta(seconds=30)
 DELIVERY_RESEND_QUIET_PERIOD = timedelta(seconds=10)
 BATCH = 500
+# Retention runs every PURGE_EVERY ticks, at most PURGE_BATCHES batches of PURGE_BATCH events.
+PURGE_EVERY = 30
+PURGE_BATCH = 200
+PURGE_BATCHES = 25
 
 
 @dataclass
@@ -42,26 +47,40 @@ class TickReport:
     resent: int = 0
     resent_deliveries: int = 0
     purged_keys: int = 0
+    purged_events: int = 0
 
 
-async def run_tick(services: Services) -> TickReport | None:
+async def run_tick(services: Services, *, purge: bool = True) -> TickReport | None:
     """One pass, if this scheduler wins the lock; None if another scheduler holds it."""
     database = services.database
     if not database.is_postgres:
-        return await _do_tick(services)
+        return await _do_tick(services, purge=purge)
     async with database.engine.connect() as lock_connection:
         locked = await lock_connection.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
         await lock_connection.commit()
         if not locked:
             return None
         try:
-            return await _do_tick(services)
+            return await _do_tick(services, purge=purge)
         finally:
             await lock_connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_LOCK_KEY})
             await lock_connection.commit()
 
 
-async def _do_tick(services: Services) -> TickReport:
+async def purge_expired(services: Services, report: TickReport) -> None:
+    """Events (with their deliveries and attempts) older than HOOKRELAY_RETENTION."""
+    cutoff = utcnow() - services.settings.retention
+    for _ in range(PURGE_BATCHES):
+        async with services.database.transaction() as connection:
+            purged = await retention_repo.purge_expired_batch(connection, older_than=cutoff, batch=PURGE_BATCH)
+        report.purged_events += purged
+        if purged < PURGE_BATCH:
+            break
+    if report.purged_events:
+        log.info("retention_purged", events=report.purged_events)
+
+
+async def _do_tick(services: Services, *, purge: bool = True) -> TickReport:
     report = TickReport()
     await _recover_lapsed_leases(services, report)
     await _resend_due_jobs(services, report)
@@ -69,6 +88,8 @@ async def _do_tick(services: Services) -> TickReport:
     now = utcnow()
     async with services.database.transaction() as connection:
         report.purged_keys = await idempotency_repo.forget_expired(connection, older_than=now - timedelta(hours=24))
+    if purge:
+        await purge_expired(services, report)
     return report
 
 
@@ -136,9 +157,11 @@ async def _send_due_deliveries(services: Services, report: TickReport) -> None:
 async def run_forever(services: Services, *, tick_seconds: float = TICK_SECONDS, stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
     log.info("scheduler_started", tick_seconds=tick_seconds)
+    ticks = 0
     while not stop.is_set():
         try:
-            await run_tick(services)
+            await run_tick(services, purge=ticks % PURGE_EVERY == 0)
+            ticks += 1
         except Exception as exc:  # the database may be restarting; try again next tick
             log.warning("scheduler_tick_failed", error=str(exc))
         with contextlib.suppress(TimeoutError):

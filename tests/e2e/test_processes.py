@@ -130,6 +130,7 @@ def test_operational_routes(stack):
     assert httpx.get(stack.base_url + "/schema").status_code == 200
     metrics = httpx.get(stack.base_url + "/metrics").text
     assert "hookrelay_requests_total" in metrics
+    assert "hookrelay_dlq_size" in metrics and "hookrelay_open_breakers" in metrics
 
 
 def test_admin_keys_can_be_added_and_revoked(stack):

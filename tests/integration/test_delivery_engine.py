@@ -122,3 +122,37 @@ async def test_a_claim_abandoned_by_a_killed_worker_is_retried_after_its_lease(s
         assert (await run_tick(services)).resent_deliveries == 1
         assert await Dispatcher(services, client).deliver([delivery_id]) == 1
     assert len(received) == 1
+
+
+async def test_retention_purges_old_events_with_their_deliveries_and_attempts_but_keeps_due_work(
+    services, app_key, receiver
+):
+    from hookrelay.scheduler import TickReport, purge_expired
+
+    url, _ = receiver
+    await create_endpoint(services, app_id=app_key[0], fields={"url": url})
+    delivered = []
+    for n in range(5):
+        _, body, _ = await publish_event(services, app_id=app_key[0], event_type="order.created", data={"n": n})
+        delivered.append(body)
+    async with DeliveryClient(timeout=5, allow_private_targets=True) as client:
+        await Dispatcher(services, client).deliver([b["deliveries"][0]["id"] for b in delivered[:4]])
+    _, fresh, _ = await publish_event(services, app_id=app_key[0], event_type="order.created", data={})
+    async with services.database.transaction() as connection:
+        # Four delivered events and one still-due event are 40 days old; one event is new.
+        old_ids = [b["id"] for b in delivered]
+        for table in ("events", "deliveries"):
+            column = "id" if table == "events" else "event_id"
+            await connection.execute(
+                text(f"UPDATE {table} SET created_at = now() - interval '40 days' WHERE {column} = ANY(:ids)"),
+                {"ids": old_ids},
+            )
+    report = TickReport()
+    await purge_expired(services, report)
+    assert report.purged_events == 4
+    assert await _count(services, "SELECT count(*) FROM attempts") == 0
+    remaining = await _count(services, "SELECT count(*) FROM events")
+    assert remaining == 2  # the still-due old event and the new one
+    async with services.database.transaction() as connection:
+        kept = set((await connection.execute(text("SELECT id FROM events"))).scalars())
+    assert kept == {delivered[4]["id"], fresh["id"]}

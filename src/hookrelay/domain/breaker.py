@@ -173,7 +173,7 @@ def admit(
     if b.state is BreakerState.CLOSED:
         return Admission.SEND, b
     if b.state is BreakerState.OPEN:
-        if b.retry_at is not None and now <= b.retry_at:
+        if b.retry_at is not None and now < b.retry_at:
             return Admission.HOLD, b
         return Admission.PROBE, _with_probe(b, now, delivery_id, probe_lease)
     if b.probe_id == delivery_id:
