@@ -15,12 +15,14 @@ from datetime import timedelta
 from sqlalchemy import text
 
 from hookrelay.db.repositories import deliveries as deliveries_repo
+from hookrelay.db.repositories import endpoints as endpoints_repo
 from hookrelay.db.repositories import idempotency as idempotency_repo
 from hookrelay.db.repositories import jobs as jobs_repo
 from hookrelay.db.repositories import retention as retention_repo
 from hookrelay.db.types import utcnow
 from hookrelay.domain.jobs import JobStatus
 from hookrelay.logging import get_logger
+from hookrelay.services import breakers
 from hookrelay.services.context import Services
 from hookrelay.services.events import Outbox
 from hookrelay.services.job_lifecycle import finish_job, worker_lost_error
@@ -46,6 +48,7 @@ class TickReport:
     failed_leases: int = 0
     resent: int = 0
     resent_deliveries: int = 0
+    disabled_endpoints: int = 0
     purged_keys: int = 0
     purged_events: int = 0
 
@@ -85,6 +88,7 @@ async def _do_tick(services: Services, *, purge: bool = True) -> TickReport:
     await _recover_lapsed_leases(services, report)
     await _resend_due_jobs(services, report)
     await _send_due_deliveries(services, report)
+    await _disable_failing_endpoints(services, report)
     now = utcnow()
     async with services.database.transaction() as connection:
         report.purged_keys = await idempotency_repo.forget_expired(connection, older_than=now - timedelta(hours=24))
@@ -152,6 +156,24 @@ async def _send_due_deliveries(services: Services, report: TickReport) -> None:
             break
     if report.resent_deliveries:
         log.info("deliveries_sent", count=report.resent_deliveries)
+
+
+async def _disable_failing_endpoints(services: Services, report: TickReport) -> None:
+    """Endpoints whose breaker stayed open for HOOKRELAY_DISABLE_AFTER without a success, even
+    if no delivery came along to probe them."""
+    now, outbox = utcnow(), Outbox()
+    async with services.database.transaction() as connection:
+        ids = await endpoints_repo.failing_too_long(connection, opened_before=now - services.settings.disable_after)
+        for endpoint in (await endpoints_repo.lock_endpoints(connection, ids)).values():
+            last_error = (await breakers.health(connection, endpoint, now=now))["last_error"]
+            if await breakers.disable_endpoint(
+                connection, endpoint, reason="failing", last_error=last_error, now=now,
+                settings=services.settings, outbox=outbox,
+            ):
+                report.disabled_endpoints += 1
+    outbox.flush(services)
+    if report.disabled_endpoints:
+        log.warning("endpoints_disabled", count=report.disabled_endpoints, reason="failing")
 
 
 async def run_forever(services: Services, *, tick_seconds: float = TICK_SECONDS, stop: asyncio.Event | None = None) -> None:

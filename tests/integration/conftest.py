@@ -57,7 +57,7 @@ async def services(settings):
 
 @pytest.fixture
 async def client(settings, services):
-    app = create_app(settings, services=services)
+    app = create_app(settings, services=services, refresh_gauges=False)
     async with AsyncTestClient(app=app) as test_client:
         yield test_client
 

@@ -45,8 +45,10 @@ def create_app(
     in_process: bool = False,
     run_scheduler: bool = False,
     services: Services | None = None,
+    refresh_gauges: bool = True,
 ) -> Litestar:
-    """``services`` lets tests supply their own; otherwise they are built for the server's loop."""
+    """``services`` lets tests supply their own (then ``refresh_gauges=False``: the test client
+    runs the lifespan on another event loop, where those services' connections cannot go)."""
     load_job_modules(settings.job_modules)
 
     @contextlib.asynccontextmanager
@@ -57,7 +59,7 @@ def create_app(
         app.state.cursors = CursorCodec(settings.secret_key or "")
         app.state.key_cache = KeyCache()
         stop = asyncio.Event()
-        background = [asyncio.create_task(refresh_forever(app_services, stop))]
+        background = [asyncio.create_task(refresh_forever(app_services, stop))] if refresh_gauges else []
         if run_scheduler:
             from hookrelay.scheduler import run_forever
 

@@ -28,11 +28,14 @@ from hookrelay.db.repositories import deliveries as deliveries_repo
 from hookrelay.db.repositories import endpoints as endpoints_repo
 from hookrelay.db.types import utcnow
 from hookrelay.delivery.client import DeliveryClient, SendResult
+from hookrelay.delivery.rate_limit import shared_in_process_limiter
 from hookrelay.delivery.request import WebhookRequest, build_webhook_request, redacted_headers
 from hookrelay.domain.ids import new_id
-from hookrelay.domain.outcomes import classify, parse_retry_after
+from hookrelay.domain.outcomes import Outcome, classify, parse_retry_after
 from hookrelay.domain.retry import Dead, DeadReason, RetryAt, Succeeded, decide
 from hookrelay.logging import get_logger
+from hookrelay.services import breakers
+from hookrelay.services.events import Outbox
 
 log = get_logger("hookrelay.delivery")
 
@@ -83,10 +86,13 @@ def prepare(row: dict) -> Prepared:
 
 
 class Dispatcher:
-    def __init__(self, services, client: DeliveryClient, *, rand: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self, services, client: DeliveryClient, *, limiter=None, rand: Callable[[], float] = random.random
+    ) -> None:
         self.services = services
         self.settings = services.settings
         self.client = client
+        self.limiter = limiter or shared_in_process_limiter
         self.rand = rand
 
     @property
@@ -99,23 +105,48 @@ class Dispatcher:
         now = utcnow()
         async with self.services.database.transaction() as connection:
             claimed = await deliveries_repo.claim(connection, delivery_ids, now=now, lease=self.lease)
+            enabled = [row for row in claimed if row["endpoint_status"] == "enabled"]
+            sendable, held = await breakers.admit_claimed(connection, enabled, now=now, probe_lease=self.lease)
+            for until, ids in held.items():
+                await deliveries_repo.hold(connection, ids, until=until, now=now, enqueued=False)
         if not claimed:
             return 0
-        sendable = [row for row in claimed if row["endpoint_status"] == "enabled"]
         stranded = [row for row in claimed if row["endpoint_status"] != "enabled"]
+        sendable, follow_ups = await self._within_rate_limits(sendable)
         prepared = [prepare(row) for row in sendable]
         results = await asyncio.gather(*(self.client.send(p.request) for p in prepared))
-        follow_ups = await self._record(prepared, results, stranded)
+        follow_ups += await self._record(prepared, results, stranded)
         for follow_up in follow_ups:
             self.services.enqueue_deliveries([follow_up.delivery_id], delay_seconds=follow_up.delay_seconds)
         return len(prepared)
+
+    async def _within_rate_limits(self, rows: list[dict]) -> tuple[list[dict], list[FollowUp]]:
+        """Rows whose endpoint's rate limit lets them go now; the others wait (no attempt spent)
+        and come back when their endpoint has room."""
+        allowed, waiting = [], []
+        for row in rows:
+            rate = row["endpoint_rate_limit"]
+            wait = await self.limiter.acquire(row["endpoint_id"], rate) if rate else 0.0
+            if wait <= 0:
+                allowed.append(row)
+            else:
+                # A little spread, so that many waiting deliveries do not all ask again at once.
+                waiting.append(FollowUp(row["id"], wait * (1 + 0.5 * self.rand())))
+        if waiting:
+            now = utcnow()
+            async with self.services.database.transaction() as connection:
+                for follow_up in waiting:
+                    until = now + timedelta(seconds=follow_up.delay_seconds)
+                    await deliveries_repo.hold(connection, [follow_up.delivery_id], until=until, now=now, enqueued=True)
+        return allowed, waiting
 
     async def _record(
         self, prepared: list[Prepared], results: list[SendResult], stranded: list[dict]
     ) -> list[FollowUp]:
         now = utcnow()
-        attempt_rows, follow_ups, gone_endpoints = [], [], set()
+        attempt_rows, follow_ups, gone_endpoints = [], [], {}
         updates: list[tuple[dict, dict]] = []
+        health: list[tuple[dict, bool | None, str | None]] = []
         for item, result in zip(prepared, results, strict=True):
             outcome = classify(result.attempt_result, retry_4xx=self.settings.retry_4xx)
             retry_after = parse_retry_after(result.headers.get("retry-after"), now) if result.status else None
@@ -125,6 +156,10 @@ class Dispatcher:
                 retry_after=retry_after, rand=self.rand,
             )
             error = error_text(result)
+            # Retryable failures count against the endpoint's breaker; a rejection says the
+            # receiver is up, so it neither opens nor closes it.
+            speaks_to_health = outcome in (Outcome.SUCCESS, Outcome.RETRY)
+            health.append((item.row, outcome is Outcome.SUCCESS if speaks_to_health else None, error))
             attempt_rows.append(
                 attempt_row(item, result, item.row["next_trigger"], now, success=isinstance(decision, Succeeded))
             )
@@ -147,7 +182,7 @@ class Dispatcher:
             elif isinstance(decision, Dead):
                 values.update(status="dead", dead_reason=str(decision.reason), next_attempt_at=None)
                 if decision.reason == DeadReason.GONE:
-                    gone_endpoints.add(item.row["endpoint_id"])
+                    gone_endpoints[item.row["endpoint_id"]] = error
             updates.append((item.row, values))
             _log_attempt(item, result, decision)
         async with self.services.database.transaction() as connection:
@@ -164,11 +199,16 @@ class Dispatcher:
                     values={"status": "dead", "dead_reason": "endpoint_disabled", "next_attempt_at": None,
                             "locked_until": None, "updated_at": now},
                 )
-            for endpoint_id in gone_endpoints:
-                await endpoints_repo.disable_endpoint(connection, endpoint_id, reason="gone", now=now)
-                await deliveries_repo.dead_letter_undelivered_for_endpoint(
-                    connection, endpoint_id, reason="endpoint_disabled", now=now
-                )
+            outbox = Outbox()
+            await breakers.record_results(connection, health, settings=self.settings, now=now, outbox=outbox)
+            for endpoint_id, error in gone_endpoints.items():
+                endpoint = await endpoints_repo.get_endpoint(connection, endpoint_id)
+                if endpoint is not None:
+                    await breakers.disable_endpoint(
+                        connection, endpoint, reason="gone", last_error=error, now=now, settings=self.settings,
+                        outbox=outbox,
+                    )
+        outbox.flush(self.services)
         return follow_ups
 
 

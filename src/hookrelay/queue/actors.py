@@ -58,12 +58,15 @@ def dispatcher_for_current_loop():
     """One HTTP connection pool (and dispatcher) per worker event loop."""
     from hookrelay.delivery.client import DeliveryClient
     from hookrelay.delivery.dispatcher import Dispatcher
+    from hookrelay.delivery.rate_limit import RedisRateLimiter, shared_in_process_limiter
 
     loop = asyncio.get_running_loop()
     dispatcher = _dispatchers.get(loop)
     if dispatcher is None:
         services = services_for_current_loop(_worker_settings())
-        dispatcher = _dispatchers[loop] = Dispatcher(services, DeliveryClient.from_settings(services.settings))
+        settings = services.settings
+        limiter = RedisRateLimiter(settings.redis_url) if settings.redis_url else shared_in_process_limiter
+        dispatcher = _dispatchers[loop] = Dispatcher(services, DeliveryClient.from_settings(settings), limiter=limiter)
     return dispatcher
 
 

@@ -9,6 +9,7 @@ from hookrelay.db.types import utcnow
 from hookrelay.delivery.request import custom_header_problem
 from hookrelay.delivery.ssrf import check_url_target
 from hookrelay.domain.addresses import validate_target_url
+from hookrelay.domain.breaker import reset, to_columns
 from hookrelay.domain.ids import new_id
 from hookrelay.domain.matching import is_valid_pattern
 from hookrelay.domain.signing import generate_secret, is_valid_secret
@@ -157,8 +158,19 @@ async def update_endpoint(services: Services, *, app_id: str, endpoint_id: str, 
 
 
 async def set_enabled(services: Services, *, app_id: str, endpoint_id: str, enabled: bool) -> dict:
-    values = {"status": "enabled", "disabled_reason": None} if enabled else {"status": "disabled", "disabled_reason": "manual"}
+    """Enabling also resets the circuit breaker: the owner says the receiver is back."""
+    if enabled:
+        values = {"status": "enabled", "disabled_reason": None, **to_columns(reset())}
+    else:
+        values = {"status": "disabled", "disabled_reason": "manual"}
     return await _update_raw(services, app_id, endpoint_id, values)
+
+
+async def get_health(services: Services, *, app_id: str, endpoint_id: str) -> dict:
+    from hookrelay.services.breakers import health
+
+    async with services.database.transaction() as connection:
+        return await health(connection, await _get(connection, app_id, endpoint_id), now=utcnow())
 
 
 async def rotate_secret(services: Services, *, app_id: str, endpoint_id: str) -> dict:

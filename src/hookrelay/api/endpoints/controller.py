@@ -95,6 +95,11 @@ class EndpointsController(Controller):
         rotated = await endpoints_service.rotate_secret(request.app.state.services, app_id=app_id, endpoint_id=endpoint_id)
         return Secret(**rotated)
 
+    @get("/{endpoint_id:str}/health")
+    async def health(self, request: Request, app_id: AppId, endpoint_id: FromPath[str]) -> dict:
+        """The circuit breaker and recent success rate of this endpoint."""
+        return await endpoints_service.get_health(request.app.state.services, app_id=app_id, endpoint_id=endpoint_id)
+
     @post("/{endpoint_id:str}/recover", status_code=202)
     async def recover(
         self, request: Request, app_id: AppId, endpoint_id: FromPath[str], data: JSONBody[RecoverIn]

@@ -82,6 +82,9 @@ async def sendable_rows(connection: AsyncConnection, ids: list[str]) -> list[dic
             endpoints.c.secret.label("endpoint_secret"),
             endpoints.c.previous_secret.label("endpoint_previous_secret"),
             endpoints.c.previous_secret_expires_at.label("endpoint_previous_secret_expires_at"),
+            endpoints.c.rate_limit.label("endpoint_rate_limit"),
+            endpoints.c.breaker_state.label("endpoint_breaker_state"),
+            endpoints.c.breaker_failures.label("endpoint_breaker_failures"),
         )
         .join(events, events.c.id == deliveries.c.event_id)
         .join(endpoints, endpoints.c.id == deliveries.c.endpoint_id)
@@ -318,3 +321,38 @@ async def dead_counts_by_reason(connection: AsyncConnection) -> dict[str, int]:
         select(deliveries.c.dead_reason, func.count()).where(deliveries.c.status == "dead").group_by(deliveries.c.dead_reason)
     )
     return {reason or "unknown": count for reason, count in rows}
+
+
+async def hold(
+    connection: AsyncConnection, delivery_ids: list[str], *, until: datetime, now: datetime, enqueued: bool
+) -> None:
+    """Put claimed deliveries back without an attempt: breaker open or rate limit reached.
+    ``enqueued`` says a delayed message will wake them; otherwise the scheduler will."""
+    if delivery_ids:
+        await connection.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(delivery_ids))
+            .values(next_attempt_at=until, locked_until=None, enqueued_at=until if enqueued else None, updated_at=now)
+        )
+
+
+async def endpoint_health(connection: AsyncConnection, endpoint_id: str, *, since: datetime) -> dict:
+    """Attempt counts since ``since`` and the latest attempt of an endpoint's deliveries."""
+    joined = attempts.join(deliveries, deliveries.c.id == attempts.c.delivery_id)
+    counts = (
+        await connection.execute(
+            select(func.count(), func.count().filter(attempts.c.outcome == "success"))
+            .select_from(joined)
+            .where(deliveries.c.endpoint_id == endpoint_id, attempts.c.started_at >= since)
+        )
+    ).one()
+    latest = (
+        await connection.execute(
+            select(attempts.c.started_at, attempts.c.error, attempts.c.response_status, attempts.c.outcome)
+            .select_from(joined)
+            .where(deliveries.c.endpoint_id == endpoint_id)
+            .order_by(attempts.c.started_at.desc())
+            .limit(1)
+        )
+    ).first()
+    return {"attempts": counts[0], "successes": counts[1], "latest": dict(latest._mapping) if latest else None}

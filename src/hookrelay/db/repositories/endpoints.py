@@ -90,3 +90,49 @@ async def breaker_counts(connection: AsyncConnection, *, now: datetime) -> tuple
         .where(not_closed, deliveries.c.status.in_(("pending", "retrying")))
     )
     return int(open_count or 0), int(held or 0)
+
+
+async def lock_endpoints(connection: AsyncConnection, endpoint_ids: list[str]) -> dict[str, dict]:
+    """The endpoints' current rows, locked until the transaction ends (breaker read-modify-write)."""
+    if not endpoint_ids:
+        return {}
+    statement = select(endpoints).where(endpoints.c.id.in_(sorted(endpoint_ids))).order_by(endpoints.c.id)
+    if connection.dialect.name == "postgresql":
+        statement = statement.with_for_update()
+    rows = await connection.execute(statement)
+    return {row.id: dict(row._mapping) for row in rows}
+
+
+async def save_breaker(connection: AsyncConnection, endpoint_id: str, columns: dict, **extra) -> None:
+    await connection.execute(update(endpoints).where(endpoints.c.id == endpoint_id).values(**columns, **extra))
+
+
+async def release_held(connection: AsyncConnection, endpoint_id: str, *, now: datetime) -> int:
+    """After a breaker closes: the endpoint's undelivered deliveries that wait for a later time
+    become due at once, oldest first (their creation time orders the scheduler's scan)."""
+    deliveries = Delivery.__table__
+    result = await connection.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.endpoint_id == endpoint_id,
+            deliveries.c.status.in_(("pending", "retrying")),
+            deliveries.c.next_attempt_at > now,
+        )
+        .values(next_attempt_at=deliveries.c.created_at, enqueued_at=None, updated_at=now)
+        .returning(deliveries.c.id)
+    )
+    return len(result.all())
+
+
+async def failing_too_long(connection: AsyncConnection, *, opened_before: datetime, limit: int = 100) -> list[str]:
+    """Enabled endpoints whose breaker has been open since before ``opened_before``."""
+    rows = await connection.execute(
+        select(endpoints.c.id)
+        .where(
+            endpoints.c.status == "enabled",
+            endpoints.c.breaker_state != "closed",
+            endpoints.c.breaker_opened_at < opened_before,
+        )
+        .limit(limit)
+    )
+    return list(rows.scalars())
