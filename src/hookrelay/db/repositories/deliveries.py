@@ -158,12 +158,9 @@ async def list_attempts(
     return [dict(row._mapping) for row in rows]
 
 
-async def list_deliveries(
-    connection: AsyncConnection,
+def _selection(
     *,
-    app_id: str | None,
-    limit: int,
-    before_id: str | None = None,
+    ids: list[str] | None = None,
     endpoint_id: str | None = None,
     event_id: str | None = None,
     event_type: str | None = None,
@@ -171,15 +168,12 @@ async def list_deliveries(
     dead_reason: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-) -> list[dict]:
-    """Newest first by id (ids are time-ordered, so new rows never shift a page). ``app_id``
-    None lists every application's (admin)."""
-    statement = select(deliveries)
+) -> list:
+    """WHERE conditions for the filters the log, the DLQ, replay and recover share; ``since``
+    and ``until`` bound ``created_at`` as [since, until)."""
     conditions = []
-    if app_id is not None:
-        conditions.append(deliveries.c.app_id == app_id)
-    if before_id:
-        conditions.append(deliveries.c.id < before_id)
+    if ids is not None:
+        conditions.append(deliveries.c.id.in_(ids))
     for column, value in (
         (deliveries.c.endpoint_id, endpoint_id),
         (deliveries.c.event_id, event_id),
@@ -193,7 +187,25 @@ async def list_deliveries(
         conditions.append(deliveries.c.created_at >= since)
     if until is not None:
         conditions.append(deliveries.c.created_at < until)
-    rows = await connection.execute(statement.where(*conditions).order_by(deliveries.c.id.desc()).limit(limit))
+    return conditions
+
+
+async def list_deliveries(
+    connection: AsyncConnection,
+    *,
+    app_id: str | None,
+    limit: int,
+    before_id: str | None = None,
+    **filters,
+) -> list[dict]:
+    """Newest first by id (ids are time-ordered, so new rows never shift a page). ``app_id``
+    None lists every application's (admin)."""
+    conditions = _selection(**filters)
+    if app_id is not None:
+        conditions.append(deliveries.c.app_id == app_id)
+    if before_id:
+        conditions.append(deliveries.c.id < before_id)
+    rows = await connection.execute(select(deliveries).where(*conditions).order_by(deliveries.c.id.desc()).limit(limit))
     return [dict(row._mapping) for row in rows]
 
 
@@ -242,29 +254,11 @@ async def requeue(
     trigger: str,
     now: datetime,
     from_statuses: tuple[str, ...],
-    ids: list[str] | None = None,
-    endpoint_id: str | None = None,
-    event_type: str | None = None,
-    dead_reason: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    **filters,
 ) -> list[str]:
     """Put matching deliveries back at the start of the retry schedule, due now. Guarded by
     status, so two replays of the same ids requeue (and send) each delivery once."""
-    conditions = [deliveries.c.app_id == app_id, deliveries.c.status.in_(from_statuses)]
-    if ids is not None:
-        conditions.append(deliveries.c.id.in_(ids))
-    for column, value in (
-        (deliveries.c.endpoint_id, endpoint_id),
-        (deliveries.c.event_type, event_type),
-        (deliveries.c.dead_reason, dead_reason),
-    ):
-        if value is not None:
-            conditions.append(column == value)
-    if since is not None:
-        conditions.append(deliveries.c.created_at >= since)
-    if until is not None:
-        conditions.append(deliveries.c.created_at < until)
+    conditions = [deliveries.c.app_id == app_id, deliveries.c.status.in_(from_statuses), *_selection(**filters)]
     result = await connection.execute(
         update(deliveries)
         .where(*conditions)
@@ -283,25 +277,21 @@ async def requeue(
     return list(result.scalars())
 
 
-async def disabled_endpoints_among(connection: AsyncConnection, *, app_id: str, from_statuses: tuple[str, ...], **filters) -> list[str]:
+async def disabled_endpoints_among(
+    connection: AsyncConnection, *, app_id: str, from_statuses: tuple[str, ...], **filters
+) -> list[str]:
     """Ids of disabled endpoints that a requeue with these filters would target."""
     statement = (
         select(endpoints.c.id)
         .distinct()
         .join(deliveries, deliveries.c.endpoint_id == endpoints.c.id)
-        .where(deliveries.c.app_id == app_id, deliveries.c.status.in_(from_statuses), endpoints.c.status != "enabled")
+        .where(
+            deliveries.c.app_id == app_id,
+            deliveries.c.status.in_(from_statuses),
+            endpoints.c.status != "enabled",
+            *_selection(**filters),
+        )
     )
-    ids = filters.get("ids")
-    if ids is not None:
-        statement = statement.where(deliveries.c.id.in_(ids))
-    for name, column in (("endpoint_id", deliveries.c.endpoint_id), ("event_type", deliveries.c.event_type),
-                         ("dead_reason", deliveries.c.dead_reason)):
-        if filters.get(name) is not None:
-            statement = statement.where(column == filters[name])
-    if filters.get("since") is not None:
-        statement = statement.where(deliveries.c.created_at >= filters["since"])
-    if filters.get("until") is not None:
-        statement = statement.where(deliveries.c.created_at < filters["until"])
     return sorted((await connection.execute(statement)).scalars())
 
 
