@@ -132,11 +132,13 @@ async def test_retention_purges_old_events_with_their_deliveries_and_attempts_bu
     url, _ = receiver
     await create_endpoint(services, app_id=app_key[0], fields={"url": url})
     delivered = []
-    for n in range(5):
+    for n in range(4):
         _, body, _ = await publish_event(services, app_id=app_key[0], event_type="order.created", data={"n": n})
         delivered.append(body)
     async with DeliveryClient(timeout=5, allow_private_targets=True) as client:
-        await Dispatcher(services, client).deliver([b["deliveries"][0]["id"] for b in delivered[:4]])
+        await Dispatcher(services, client).deliver([b["deliveries"][0]["id"] for b in delivered])
+    _, still_due, _ = await publish_event(services, app_id=app_key[0], event_type="order.created", data={"n": 4})
+    delivered.append(still_due)
     _, fresh, _ = await publish_event(services, app_id=app_key[0], event_type="order.created", data={})
     async with services.database.transaction() as connection:
         # Four delivered events and one still-due event are 40 days old; one event is new.

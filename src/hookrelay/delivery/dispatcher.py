@@ -41,6 +41,8 @@ log = get_logger("hookrelay.delivery")
 
 # Retries due sooner than this are sent as a delayed message; later ones wait in the database.
 SHORT_RETRY = timedelta(minutes=5)
+# A message's deliveries are topped up with other due ones to this many per batch.
+CLAIM_BATCH = 64
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,9 @@ class Dispatcher:
         """Attempt every due delivery among ``delivery_ids``; returns how many were attempted."""
         now = utcnow()
         async with self.services.database.transaction() as connection:
-            claimed = await deliveries_repo.claim(connection, delivery_ids, now=now, lease=self.lease)
+            claimed = await deliveries_repo.claim(
+                connection, delivery_ids, now=now, lease=self.lease, fill_to=CLAIM_BATCH
+            )
             enabled = [row for row in claimed if row["endpoint_status"] == "enabled"]
             sendable, held = await breakers.admit_claimed(connection, enabled, now=now, probe_lease=self.lease)
             for until, ids in held.items():
@@ -171,6 +175,8 @@ class Dispatcher:
                 "locked_until": None,
                 "next_trigger": "scheduled",
                 "updated_at": now,
+                "enqueued_at": None,
+                "dead_reason": None,
             }
             if isinstance(decision, Succeeded):
                 values.update(status="succeeded", next_attempt_at=None)
@@ -187,12 +193,12 @@ class Dispatcher:
             _log_attempt(item, result, decision)
         async with self.services.database.transaction() as connection:
             await deliveries_repo.record_attempts(connection, attempt_rows)
-            for row, values in updates:
-                applied = await deliveries_repo.finish_attempt(
-                    connection, row["id"], expected_attempts=row["attempts"], values=values
-                )
-                if not applied:
-                    log.warning("delivery_outcome_discarded", delivery_id=row["id"])
+            outcomes = [
+                {"delivery_id": row["id"], "expected_attempts": row["attempts"], **values} for row, values in updates
+            ]
+            applied = await deliveries_repo.finish_attempts(connection, outcomes)
+            if applied < len(outcomes):
+                log.warning("delivery_outcomes_discarded", count=len(outcomes) - applied)
             for row in stranded:
                 await deliveries_repo.finish_attempt(
                     connection, row["id"], expected_attempts=row["attempts"],

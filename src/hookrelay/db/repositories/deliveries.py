@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookrelay.db.models import Attempt, Delivery, Endpoint, Event
@@ -48,18 +48,25 @@ def _claimable(now: datetime):
 
 
 async def claim(
-    connection: AsyncConnection, delivery_ids: list[str], *, now: datetime, lease: timedelta
+    connection: AsyncConnection, delivery_ids: list[str], *, now: datetime, lease: timedelta, fill_to: int = 0
 ) -> list[dict]:
-    """Lease the given deliveries that are due and unclaimed; returns what is needed to send
-    them (the delivery, its event's body and its endpoint's URL, headers and secrets)."""
-    if not delivery_ids:
-        return []
+    """Lease the given deliveries that are due and unclaimed and, up to ``fill_to`` in all, any
+    other due ones (oldest due first), so that a backlog drains in large batches whatever the
+    messages say. Returns what is needed to send them."""
     locked = (
         select(deliveries.c.id)
         .where(deliveries.c.id.in_(delivery_ids), _claimable(now))
         .order_by(deliveries.c.id)
     )
-    ids = list((await connection.execute(for_update_skip_locked(connection, locked))).scalars())
+    ids = list((await connection.execute(for_update_skip_locked(connection, locked))).scalars()) if delivery_ids else []
+    if fill_to > len(ids):
+        more = (
+            select(deliveries.c.id)
+            .where(_claimable(now), deliveries.c.id.not_in(ids) if ids else True)
+            .order_by(deliveries.c.next_attempt_at)
+            .limit(fill_to - len(ids))
+        )
+        ids += list((await connection.execute(for_update_skip_locked(connection, more))).scalars())
     if not ids:
         return []
     await connection.execute(
@@ -116,6 +123,37 @@ async def claim_due_for_enqueue(
 async def record_attempts(connection: AsyncConnection, rows: list[dict]) -> None:
     if rows:
         await connection.execute(insert(attempts), rows)
+
+
+OUTCOME_COLUMNS = (
+    "status", "attempts", "next_attempt_at", "enqueued_at", "dead_reason", "last_attempt_at",
+    "last_response_status", "last_error", "locked_until", "next_trigger", "updated_at",
+)
+
+
+async def finish_attempts(connection: AsyncConnection, outcomes: list[dict]) -> int:
+    """Apply many attempts' outcomes in one executemany. Each dict has ``delivery_id``,
+    ``expected_attempts`` and every OUTCOME_COLUMNS value; each update is guarded as in
+    :func:`finish_attempt`. Returns how many applied."""
+    if not outcomes:
+        return 0
+    statement = (
+        update(deliveries)
+        .where(
+            deliveries.c.id == bindparam("delivery_id"),
+            # Spelled out: executemany cannot expand an IN list.
+            or_(*(deliveries.c.status == status for status in UNDELIVERED)),
+            deliveries.c.attempts == bindparam("expected_attempts"),
+        )
+        .values({column: bindparam(f"new_{column}") for column in OUTCOME_COLUMNS})
+    )
+    rows = [
+        {"delivery_id": o["delivery_id"], "expected_attempts": o["expected_attempts"],
+         **{f"new_{column}": o[column] for column in OUTCOME_COLUMNS}}
+        for o in outcomes
+    ]
+    result = await connection.execute(statement, rows)
+    return result.rowcount
 
 
 async def finish_attempt(
