@@ -20,6 +20,7 @@ from hookrelay.db.repositories import idempotency as idempotency_repo
 from hookrelay.db.repositories import jobs as jobs_repo
 from hookrelay.db.repositories import retention as retention_repo
 from hookrelay.db.types import utcnow
+from hookrelay.domain.breaker import from_columns, should_disable
 from hookrelay.domain.jobs import JobStatus
 from hookrelay.logging import get_logger
 from hookrelay.services import breakers
@@ -164,7 +165,11 @@ async def _disable_failing_endpoints(services: Services, report: TickReport) -> 
     now, outbox = utcnow(), Outbox()
     async with services.database.transaction() as connection:
         ids = await endpoints_repo.failing_too_long(connection, opened_before=now - services.settings.disable_after)
+        policy = breakers.policy_from(services.settings)
         for endpoint in (await endpoints_repo.lock_endpoints(connection, ids)).values():
+            # Looked at again under the lock: a probe may have succeeded since the scan.
+            if endpoint["status"] != "enabled" or not should_disable(from_columns(endpoint), policy, now):
+                continue
             last_error = (await breakers.health(connection, endpoint, now=now))["last_error"]
             if await breakers.disable_endpoint(
                 connection, endpoint, reason="failing", last_error=last_error, now=now,
