@@ -36,6 +36,10 @@ TICK_SECONDS = 1.0
 # re-sent: its message was lost (Redis flushed) or its worker died holding the claim.
 RESEND_QUIET_PERIOD = timedelta(seconds=30)
 DELIVERY_RESEND_QUIET_PERIOD = timedelta(seconds=10)
+# While many deliver messages wait in the broker, a delivery not yet attempted is most likely
+# queued behind them rather than lost; re-sending the backlog would only grow the queue.
+BUSY_QUEUE_MESSAGES = 200
+BUSY_RESEND_QUIET_PERIOD = timedelta(minutes=5)
 BATCH = 500
 # Retention runs every PURGE_EVERY ticks, at most PURGE_BATCHES batches of PURGE_BATCH events.
 PURGE_EVERY = 30
@@ -145,10 +149,12 @@ async def _resend_due_jobs(services: Services, report: TickReport) -> None:
 async def _send_due_deliveries(services: Services, report: TickReport) -> None:
     """Retries whose time has come (long delays live only in the database), and deliveries whose
     message was lost or whose worker died mid-batch (their claim lapsed)."""
+    busy = services.queued_deliveries() >= BUSY_QUEUE_MESSAGES
+    quiet_period = BUSY_RESEND_QUIET_PERIOD if busy else DELIVERY_RESEND_QUIET_PERIOD
     while True:
         async with services.database.transaction() as connection:
             ids = await deliveries_repo.claim_due_for_enqueue(
-                connection, now=utcnow(), quiet_period=DELIVERY_RESEND_QUIET_PERIOD, limit=BATCH
+                connection, now=utcnow(), quiet_period=quiet_period, limit=BATCH
             )
         if ids:
             services.enqueue_deliveries(ids)
@@ -163,7 +169,10 @@ async def _disable_failing_endpoints(services: Services, report: TickReport) -> 
     """Endpoints whose breaker stayed open for HOOKRELAY_DISABLE_AFTER without a success, even
     if no delivery came along to probe them."""
     now, outbox = utcnow(), Outbox()
-    async with services.database.transaction() as connection:
+
+    async def disable_expired(connection) -> int:
+        outbox.delivery_ids.clear()
+        disabled = 0
         ids = await endpoints_repo.failing_too_long(connection, opened_before=now - services.settings.disable_after)
         policy = breakers.policy_from(services.settings)
         for endpoint in (await endpoints_repo.lock_endpoints(connection, ids)).values():
@@ -175,7 +184,10 @@ async def _disable_failing_endpoints(services: Services, report: TickReport) -> 
                 connection, endpoint, reason="failing", last_error=last_error, now=now,
                 settings=services.settings, outbox=outbox,
             ):
-                report.disabled_endpoints += 1
+                disabled += 1
+        return disabled
+
+    report.disabled_endpoints = await services.database.run_transaction(disable_expired)
     outbox.flush(services)
     if report.disabled_endpoints:
         log.warning("endpoints_disabled", count=report.disabled_endpoints, reason="failing")

@@ -14,7 +14,9 @@ import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import psycopg.errors
 from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from hookrelay.errors import ServiceUnavailable
@@ -40,10 +42,13 @@ def _make_engine(url: str) -> AsyncEngine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
+    # Enough pooled connections for the API's and a worker's concurrency: connections beyond
+    # pool_size are closed after each use, and reconnecting on every request under load costs
+    # more than the idle connections do.
     return create_async_engine(
         url,
-        pool_size=10,
-        max_overflow=20,
+        pool_size=32,
+        max_overflow=32,
         pool_pre_ping=False,
         pool_recycle=1800,
     )
@@ -69,6 +74,20 @@ class Database:
                 yield connection
         except OSError as exc:
             raise ServiceUnavailable("the database is unreachable") from exc
+
+    async def run_transaction(self, work, *, attempts: int = 3):
+        """Run ``await work(connection)`` in a transaction, again from the start if PostgreSQL
+        aborted it to break a deadlock: two writers locking an endpoint and its deliveries in
+        opposite orders is rare, legitimate, and must not lose what the first try was to record."""
+        for attempt in range(1, attempts + 1):
+            try:
+                async with self.transaction() as connection:
+                    return await work(connection)
+            except DBAPIError as exc:
+                retryable = isinstance(exc.orig, (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure))
+                if not retryable or attempt == attempts:
+                    raise
+                await asyncio.sleep(0.01 * attempt)
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:

@@ -105,7 +105,8 @@ class Dispatcher:
     async def deliver(self, delivery_ids: list[str]) -> int:
         """Attempt every due delivery among ``delivery_ids``; returns how many were attempted."""
         now = utcnow()
-        async with self.services.database.transaction() as connection:
+
+        async def claim_and_admit(connection) -> tuple[list[dict], list[dict]]:
             claimed = await deliveries_repo.claim(
                 connection, delivery_ids, now=now, lease=self.lease, fill_to=CLAIM_BATCH
             )
@@ -113,36 +114,45 @@ class Dispatcher:
             sendable, held = await breakers.admit_claimed(connection, enabled, now=now, probe_lease=self.lease)
             for until, ids in held.items():
                 await deliveries_repo.hold(connection, ids, until=until, now=now, enqueued=False)
+            return claimed, sendable
+
+        claimed, sendable = await self.services.database.run_transaction(claim_and_admit)
         if not claimed:
             return 0
         stranded = [row for row in claimed if row["endpoint_status"] != "enabled"]
-        sendable, follow_ups = await self._within_rate_limits(sendable)
-        prepared = [prepare(row) for row in sendable]
-        results = await asyncio.gather(*(self.client.send(p.request) for p in prepared))
-        follow_ups += await self._record(prepared, results, stranded)
+        in_flight, follow_ups = await self._send_within_rate_limits(sendable)
+        await self._hold_for_rate(follow_ups)
+        prepared = [item for item, _ in in_flight]
+        results = await asyncio.gather(*(task for _, task in in_flight))
+        follow_ups = follow_ups + await self._record(prepared, results, stranded)
         for follow_up in follow_ups:
             self.services.enqueue_deliveries([follow_up.delivery_id], delay_seconds=follow_up.delay_seconds)
         return len(prepared)
 
-    async def _within_rate_limits(self, rows: list[dict]) -> tuple[list[dict], list[FollowUp]]:
-        """Rows whose endpoint's rate limit lets them go now; the others wait (no attempt spent)
-        and come back when their endpoint has room."""
-        allowed, waiting = [], []
+    async def _send_within_rate_limits(self, rows: list[dict]) -> tuple[list, list[FollowUp]]:
+        """Start sending each row its endpoint's rate limit lets go now, the moment it is
+        granted (so requests keep the spacing of their grants); the others wait, spending no
+        attempt, and come back when their endpoint has room."""
+        in_flight, waiting = [], []
         for row in rows:
             rate = row["endpoint_rate_limit"]
             wait = await self.limiter.acquire(row["endpoint_id"], rate) if rate else 0.0
             if wait <= 0:
-                allowed.append(row)
+                item = prepare(row)
+                in_flight.append((item, asyncio.ensure_future(self.client.send(item.request))))
             else:
                 # A little spread, so that many waiting deliveries do not all ask again at once.
                 waiting.append(FollowUp(row["id"], wait * (1 + 0.5 * self.rand())))
-        if waiting:
-            now = utcnow()
-            async with self.services.database.transaction() as connection:
-                for follow_up in waiting:
-                    until = now + timedelta(seconds=follow_up.delay_seconds)
-                    await deliveries_repo.hold(connection, [follow_up.delivery_id], until=until, now=now, enqueued=True)
-        return allowed, waiting
+        return in_flight, waiting
+
+    async def _hold_for_rate(self, waiting: list[FollowUp]) -> None:
+        if not waiting:
+            return
+        now = utcnow()
+        async with self.services.database.transaction() as connection:
+            for follow_up in waiting:
+                until = now + timedelta(seconds=follow_up.delay_seconds)
+                await deliveries_repo.hold(connection, [follow_up.delivery_id], until=until, now=now, enqueued=True)
 
     async def _record(
         self, prepared: list[Prepared], results: list[SendResult], stranded: list[dict]
@@ -191,7 +201,10 @@ class Dispatcher:
                     gone_endpoints[item.row["endpoint_id"]] = error
             updates.append((item.row, values))
             _log_attempt(item, result, decision)
-        async with self.services.database.transaction() as connection:
+        outbox = Outbox()
+
+        async def record(connection) -> None:
+            outbox.delivery_ids.clear()
             await deliveries_repo.record_attempts(connection, attempt_rows)
             outcomes = [
                 {"delivery_id": row["id"], "expected_attempts": row["attempts"], **values} for row, values in updates
@@ -205,7 +218,6 @@ class Dispatcher:
                     values={"status": "dead", "dead_reason": "endpoint_disabled", "next_attempt_at": None,
                             "locked_until": None, "updated_at": now},
                 )
-            outbox = Outbox()
             await breakers.record_results(connection, health, settings=self.settings, now=now, outbox=outbox)
             for endpoint_id, error in gone_endpoints.items():
                 endpoint = await endpoints_repo.get_endpoint(connection, endpoint_id)
@@ -214,6 +226,8 @@ class Dispatcher:
                         connection, endpoint, reason="gone", last_error=error, now=now, settings=self.settings,
                         outbox=outbox,
                     )
+
+        await self.services.database.run_transaction(record)
         outbox.flush(self.services)
         return follow_ups
 

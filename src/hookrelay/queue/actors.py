@@ -10,6 +10,7 @@ import asyncio
 import weakref
 
 import dramatiq
+from dramatiq.brokers.redis import RedisBroker
 
 from hookrelay.queue.broker import DELIVERIES_QUEUE, JOBS_QUEUE, ensure_broker
 
@@ -90,7 +91,18 @@ def enqueue_deliveries(delivery_ids: list[str], delay_seconds: float = 0) -> Non
             deliver.send(batch)
 
 
-set_enqueuers(enqueue_job, enqueue_deliveries)
+def queued_deliveries() -> int:
+    """Deliver messages waiting in the broker, not yet taken by a worker."""
+    broker = dramatiq.get_broker()
+    try:
+        if isinstance(broker, RedisBroker):
+            return int(broker.client.llen(f"{broker.namespace}:{DELIVERIES_QUEUE}"))
+        return broker.queues[DELIVERIES_QUEUE].qsize()
+    except Exception:  # unknown: behave as if nothing waits, so lost work is still re-sent
+        return 0
+
+
+set_enqueuers(enqueue_job, enqueue_deliveries, queued_deliveries)
 
 
 def configure_worker_process() -> None:

@@ -30,6 +30,8 @@ class Services:
     notifier: Notifier
     enqueue_job: Enqueue
     enqueue_deliveries: EnqueueDeliveries
+    # How many deliver messages wait in the broker (the scheduler re-sends less when many do).
+    queued_deliveries: Callable[[], int] = lambda: 0
 
 
 _shared_in_process_notifier = InProcessNotifier()
@@ -37,11 +39,12 @@ _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Services] = weakr
 _lock = threading.Lock()
 _enqueue_job: Enqueue | None = None
 _enqueue_deliveries: EnqueueDeliveries | None = None
+_queued_deliveries: Callable[[], int] = lambda: 0
 
 
-def set_enqueuers(jobs: Enqueue, deliveries: EnqueueDeliveries) -> None:
-    global _enqueue_job, _enqueue_deliveries
-    _enqueue_job, _enqueue_deliveries = jobs, deliveries
+def set_enqueuers(jobs: Enqueue, deliveries: EnqueueDeliveries, queued_deliveries: Callable[[], int]) -> None:
+    global _enqueue_job, _enqueue_deliveries, _queued_deliveries
+    _enqueue_job, _enqueue_deliveries, _queued_deliveries = jobs, deliveries, queued_deliveries
 
 
 def make_notifier(settings: Settings, *, in_process: bool) -> Notifier:
@@ -63,6 +66,7 @@ def services_for_current_loop(settings: Settings, *, in_process: bool = False) -
                 notifier=make_notifier(settings, in_process=in_process),
                 enqueue_job=_enqueue_job,
                 enqueue_deliveries=_enqueue_deliveries,
+                queued_deliveries=_queued_deliveries,
             )
             _by_loop[loop] = services
         return services

@@ -109,6 +109,7 @@ async def record_event(
         }
         for endpoint_id in targets
     ]
+    rows.sort(key=lambda row: row["id"])  # the order every later read returns them in
     await deliveries_repo.insert_deliveries(connection, rows)
     if send_after_commit:
         outbox.delivery_ids.extend(row["id"] for row in rows)
