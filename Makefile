@@ -23,5 +23,12 @@ test: install
 test-unit: install
 	$(UV) run pytest tests/unit
 
+## make bench: every benchmark scenario against local PostgreSQL + Redis (< 10 min on 2 cores);
+## prints a table and writes bench/results/latest.json. BENCH_ARGS=--quick for a smoke test.
+bench: install
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	bash bench/services.sh
+	$(UV) run python -m bench $(BENCH_ARGS)
+
 clean:
 	rm -rf .venv .tools hookrelay.db hookrelay.db-* .hookrelay

@@ -1,0 +1,413 @@
+"""Shared helpers: settings of the run, statistics, subprocesses, PostgreSQL and Redis admin.
+
+Everything talks to 127.0.0.1 only. Every wait is bounded by a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+RESULTS = BENCH / "results"
+LOGS = RESULTS / "logs"
+
+PG_ADMIN_DSN = os.environ.get("BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_HOST_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/"
+# Redis databases used by the benchmark only (the test suite uses 9-15).
+REDIS_HOOKRELAY_DB = int(os.environ.get("BENCH_REDIS_DB", "7"))
+REDIS_PEER_DB = int(os.environ.get("BENCH_PEER_REDIS_DB", "8"))
+REDIS_BASE = "redis://127.0.0.1:6379"
+DB_PREFIX = "hookrelay_bench_"
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --- statistics -------------------------------------------------------------------------------
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def percentile(values, q: float):
+    """Nearest-rank percentile (q in 0..100) of a list of numbers."""
+    values = sorted(values)
+    if not values:
+        return None
+    rank = max(1, min(len(values), int(-(-q * len(values) // 100))))
+    return values[rank - 1]
+
+
+def ratio(a, b):
+    if a is None or b in (None, 0):
+        return None
+    return a / b
+
+
+# --- processes --------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def child_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKRELAY_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.update(overrides)
+    return env
+
+
+@dataclass
+class Proc:
+    """A subprocess in its own process group, logging to a file."""
+
+    name: str
+    popen: subprocess.Popen
+    log_path: Path
+    started: float = field(default_factory=time.time)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, timeout: float = 15.0, *, group: bool = True) -> None:
+        """SIGTERM (to the whole process group, or to the leader only), SIGKILL to the group
+        after ``timeout``. A Dramatiq master wants the signal alone: it forwards it to its
+        workers itself."""
+        if self.popen.poll() is not None:
+            return
+        try:
+            if group:
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            else:
+                os.kill(self.popen.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.popen.wait(timeout=10)
+        # nothing of the group may outlive its leader
+        try:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def tail(self, chars: int = 2000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+
+def spawn(name: str, argv: list[str], *, env: dict[str, str], log_dir: Path, stdout=None) -> Proc:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    handle = open(log_path, "wb")
+    popen = subprocess.Popen(
+        argv,
+        env=env,
+        cwd=ROOT,
+        stdout=stdout if stdout is not None else handle,
+        stderr=handle,
+        start_new_session=True,
+    )
+    return Proc(name, popen, log_path)
+
+
+def http_json(url: str, *, method: str = "GET", body: dict | None = None, headers: dict | None = None,
+              timeout: float = 10.0) -> tuple[int, dict | list | None]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    for key, value in (headers or {}).items():
+        request.add_header(key, value)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw = response.read()
+            return response.status, (json.loads(raw) if raw else None)
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        try:
+            return exc.code, json.loads(raw)
+        except ValueError:
+            return exc.code, {"raw": raw.decode(errors="replace")}
+
+
+def wait_http(url: str, *, timeout: float = 30.0, proc: Proc | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        if proc is not None and not proc.alive():
+            raise RuntimeError(f"{proc.name} exited early:\n{proc.tail()}")
+        try:
+            status, _ = http_json(url, timeout=1.0)
+            if status == 200:
+                return
+            last = status
+        except OSError as exc:
+            last = exc
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} not ready after {timeout}s (last: {last})" + (f"\n{proc.tail()}" if proc else ""))
+
+
+def rss_kib(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def descendants(pid: int) -> list[int]:
+    """All descendant pids (reads /proc; children of children included)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+# --- PostgreSQL and Redis admin -------------------------------------------------------------
+
+
+def pg_admin(sql: str) -> None:
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as connection:
+        connection.execute(sql)
+
+
+def database_url(name: str) -> str:
+    return PG_HOST_URL + name
+
+
+def libpq_dsn(name: str) -> str:
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+def recreate_database(name: str) -> None:
+    pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    pg_admin(f"CREATE DATABASE {name}")
+
+
+def drop_database(name: str) -> None:
+    pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def redis_url(db: int) -> str:
+    return f"{REDIS_BASE}/{db}"
+
+
+def flush_redis(db: int) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url(db))
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+def versions() -> dict:
+    import importlib.metadata as md
+    import platform
+
+    names = ["hookrelay", "litestar", "uvicorn", "sqlalchemy", "psycopg", "dramatiq", "redis", "httpx",
+             "httpx-aiohttp", "aiohttp", "msgspec", "uvloop"]
+    found = {}
+    for name in names:
+        try:
+            found[name] = md.version(name)
+        except md.PackageNotFoundError:
+            found[name] = None
+    try:
+        found["psycopg_pool"] = md.version("psycopg-pool")
+    except md.PackageNotFoundError:
+        found["psycopg_pool"] = None
+    found["python"] = platform.python_version()
+    with psycopg.connect(PG_ADMIN_DSN) as connection:
+        found["postgresql"] = connection.execute("SHOW server_version").fetchone()[0]
+    import redis
+
+    client = redis.Redis.from_url(redis_url(0))
+    try:
+        found["redis_server"] = client.info("server").get("redis_version")
+    finally:
+        client.close()
+    try:
+        out = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=5)
+        found["wrk"] = (out.stdout + out.stderr).split("[")[0].strip()
+    except (OSError, subprocess.TimeoutExpired):
+        found["wrk"] = None
+    found["git_commit"] = os.environ.get("BENCH_GIT_COMMIT")
+    found["src_modified"] = None
+    if not found["git_commit"]:
+        try:
+            out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                 text=True, timeout=5)
+            found["git_commit"] = out.stdout.strip() or None
+            out = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src", "alembic"],
+                                 capture_output=True, text=True, timeout=5)
+            found["src_modified"] = bool(out.stdout.strip()) if out.returncode == 0 else None
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    return found
+
+
+def machine() -> dict:
+    model = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return {"cpu_count": os.cpu_count(), "cpu_model": model, "memory_mib": mem,
+            "loadavg_at_start": os.getloadavg()}
+
+
+# --- noise: CPU used by processes this run did not start ----------------------------------------
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_WATCHED = ("pytest", "hookrelay", "dramatiq", "uvicorn", "wrk", "python")
+
+
+def _cpu_ticks(pid: int) -> int | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+class NoiseMonitor:
+    """Samples, every ``interval`` seconds, the CPU time used by processes outside this run's
+    process tree (a test suite, another build: anything that makes figures move). Per phase it
+    keeps the foreign CPU-seconds and which kinds of process used them. PostgreSQL backends are
+    shared and not attributed."""
+
+    def __init__(self, interval: float = 2.0) -> None:
+        import threading
+
+        self.interval = interval
+        self.phase = "setup"
+        self.phases: dict[str, dict] = {}
+        self._previous: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="noise-monitor", daemon=True)
+
+    def start(self) -> None:
+        self._sample(count=False)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._sample(count=True)
+
+    def set_phase(self, name: str) -> None:
+        self._sample(count=True)
+        self.phase = name
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample(count=True)
+
+    def _sample(self, *, count: bool) -> None:
+        ours = set(descendants(os.getpid())) | {os.getpid()}
+        current: dict[int, int] = {}
+        phase = self.phases.setdefault(self.phase, {"foreign_cpu_s": 0.0, "by_kind": {}})
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            pid = int(entry.name)
+            if pid in ours:
+                continue
+            ticks = _cpu_ticks(pid)
+            if ticks is None:
+                continue
+            current[pid] = ticks
+            if not count:
+                continue
+            if pid in self._previous:
+                delta = ticks - self._previous[pid]
+            else:
+                delta = ticks  # started since the last sample
+            if delta <= 0:
+                continue
+            command = cmdline(pid)
+            kind = next((k for k in _WATCHED if k in command), None)
+            if kind is None:
+                continue  # kernel threads, PostgreSQL, Redis: shared or negligible
+            seconds = delta / _CLK_TCK
+            phase["foreign_cpu_s"] += seconds
+            phase["by_kind"][kind] = phase["by_kind"].get(kind, 0.0) + seconds
+        self._previous = current
+
+    def report(self) -> dict:
+        return {name: {"foreign_cpu_s": round(p["foreign_cpu_s"], 1),
+                       "by_kind": {k: round(v, 1) for k, v in sorted(p["by_kind"].items(), key=lambda kv: -kv[1])}}
+                for name, p in self.phases.items()}
+
+
+NOISE: NoiseMonitor | None = None
+
+
+def phase(name: str) -> None:
+    """Attribute foreign CPU from now on to ``name`` (no-op without a monitor)."""
+    if NOISE is not None:
+        NOISE.set_phase(name)

@@ -1,0 +1,94 @@
+"""(3) End to end: ``POST /v1/events`` (one event per request) as fast as the API answers (wrk,
+32 connections) while ``hookrelay worker`` + ``scheduler`` deliver them to the receiver.
+
+Per repetition (window = the wrk run):
+  accepted/s   events answered 2xx by the API / window
+  delivered/s  first attempts that got a 2xx *during the window* / window
+  backlog      deliveries of the window's events not yet succeeded when the load stops
+  left behind  the same, ``e2e_grace_seconds`` after the load stops (target: 0)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+
+import psycopg
+
+from bench.backlog import EVENT_TYPE, sample_data
+from bench.common import log, median, ratio
+from bench.config import Config
+from bench.stack import HookrelayStack
+from bench.wrk import run_wrk
+
+EVENT_BODY = json.dumps({"type": EVENT_TYPE, "data": sample_data(1)})
+
+
+def _counts(dsn: str, since: datetime) -> tuple[int, int, int]:
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        accepted = connection.execute("SELECT count(*) FROM events WHERE created_at >= %s", (since,)).fetchone()[0]
+        total, undelivered = connection.execute(
+            "SELECT count(*), count(*) FILTER (WHERE status <> 'succeeded') FROM deliveries WHERE created_at >= %s",
+            (since,),
+        ).fetchone()
+    return accepted, total, undelivered
+
+
+def _delivered_between(dsn: str, start: datetime, end: datetime) -> int:
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        return connection.execute(
+            "SELECT count(*) FROM attempts WHERE outcome = 'success' AND started_at >= %s AND started_at < %s",
+            (start, end),
+        ).fetchone()[0]
+
+
+def one_rep(stack: HookrelayStack, config: Config, *, seconds: float, grace: float) -> dict:
+    start = datetime.now(UTC)
+    result = run_wrk(stack.base + "/v1/events", body=EVENT_BODY, headers=stack.headers(),
+                     connections=config.connections, threads=config.wrk_threads, seconds=seconds)
+    end = datetime.now(UTC)
+    window = (end - start).total_seconds()
+    accepted, deliveries, backlog = _counts(stack.dsn, start)
+    deadline = time.monotonic() + grace
+    undelivered, drained_after = backlog, 0.0 if backlog == 0 else None
+    while undelivered and time.monotonic() < deadline:
+        time.sleep(0.2)
+        undelivered = _counts(stack.dsn, start)[2]
+        if undelivered == 0:
+            drained_after = (datetime.now(UTC) - end).total_seconds()
+    delivered = _delivered_between(stack.dsn, start, end)
+    return {
+        "accepted_per_s": result["rps"], "accepted": accepted, "deliveries": deliveries,
+        "delivered_in_window": delivered, "delivered_per_s": delivered / window if window else None,
+        "backlog_at_load_end": backlog, "left_behind": undelivered, "drained_after_s": drained_after,
+        "window_s": window, "api_p50_ms": result["p50_ms"], "api_p99_ms": result["p99_ms"],
+        "wrk_errors": result["errors"],
+    }
+
+
+def run(config: Config, stack: HookrelayStack, ceiling_rps: float | None) -> dict:
+    one_rep(stack, config, seconds=config.wrk_warmup_seconds, grace=config.e2e_grace_seconds)  # warm-up
+    runs = []
+    for rep in range(config.reps):
+        result = one_rep(stack, config, seconds=config.e2e_seconds, grace=config.e2e_grace_seconds)
+        runs.append(result)
+        log(f"end-to-end rep {rep + 1}: accepted {result['accepted_per_s']:.0f}/s, delivered "
+            f"{result['delivered_per_s']:.0f}/s, backlog at end {result['backlog_at_load_end']}, "
+            f"left behind {result['left_behind']}")
+    delivered = median(r["delivered_per_s"] for r in runs)
+    return {
+        "accepted_per_s": median(r["accepted_per_s"] for r in runs),
+        "delivered_per_s": delivered,
+        "backlog_at_load_end": median(r["backlog_at_load_end"] for r in runs),
+        "left_behind": max(r["left_behind"] for r in runs),
+        "ceiling_rps": ceiling_rps,
+        "delivered_ratio": ratio(delivered, ceiling_rps),
+        "runs": runs,
+        "notes": [
+            f"wrk -c{config.connections} POST /v1/events for {config.e2e_seconds:g}s per repetition, 1 endpoint; "
+            "api + worker (defaults) + scheduler running; delivered/s counts 2xx attempts that started inside "
+            f"the load window; left behind = undelivered {config.e2e_grace_seconds:g}s after the load stops",
+            "ceiling = the ceiling app's req/s from scenario 1 (same run)",
+        ],
+    }
