@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -121,19 +123,44 @@ def e2e_database_url(pg_template: str) -> str:
     _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-@pytest.fixture(scope="module")
-def stack(e2e_database_url: str, tmp_path_factory) -> Stack:
+@contextlib.contextmanager
+def running_stack(
+    database_url: str, log_dir: Path, *, worker_threads: int = 4, extra_workers: int = 0, **env: str
+) -> Iterator[Stack]:
+    """api + ``1 + extra_workers`` worker processes + scheduler on a flushed Redis database."""
     client = redis.Redis.from_url(REDIS_URL)
     client.flushdb()
     client.close()
-    running = Stack(e2e_database_url, tmp_path_factory.mktemp("stack-logs"))
+    running = Stack(database_url, log_dir, **env)
     try:
         running.start_api()
-        running.start_worker(threads=2)
+        running.start_worker(threads=worker_threads)
+        for number in range(2, 2 + extra_workers):
+            running.start(f"worker{number}", "worker", "--processes", "1", "--threads", str(worker_threads))
         running.start_scheduler()
         yield running
     finally:
         running.stop()
+
+
+# Settings the webhook modules share: local receivers allowed, a short attempt timeout.
+DELIVERY_ENV = {"HOOKRELAY_ALLOW_PRIVATE_TARGETS": "true", "HOOKRELAY_DELIVERY_TIMEOUT": "2s"}
+
+
+@pytest.fixture(scope="module")
+def stack(e2e_database_url: str, tmp_path_factory) -> Stack:
+    """The jobs stack; webhook modules override it with their own settings."""
+    with running_stack(e2e_database_url, tmp_path_factory.mktemp("stack-logs"), worker_threads=2) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    """A verifying webhook receiver for the module (tests use one path each)."""
+    from tests.e2e.receiver import Receiver
+
+    with Receiver() as running:
+        yield running
 
 
 @pytest.fixture

@@ -20,10 +20,8 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 
-from tests.conftest import REDIS_URL
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import DELIVERY_ENV, Stack, running_stack
 from tests.e2e.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
@@ -37,31 +35,14 @@ SCHEDULE = "0s," + ",".join(["1s"] * 9)
 @pytest.fixture(scope="module")
 def stack(e2e_database_url: str, tmp_path_factory) -> Stack:
     """This module's stack (conftest's ``api`` fixture uses it): two worker processes."""
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
-    client.close()
-    running = Stack(
-        e2e_database_url, tmp_path_factory.mktemp("breaker-stack-logs"),
+    with running_stack(
+        e2e_database_url, tmp_path_factory.mktemp("breaker-stack-logs"), extra_workers=1,
         HOOKRELAY_RETRY_SCHEDULE=SCHEDULE,
         HOOKRELAY_BREAKER_THRESHOLD=str(THRESHOLD),
         HOOKRELAY_BREAKER_COOLDOWN=f"{COOLDOWN:g}s",
         HOOKRELAY_DISABLE_AFTER=f"{DISABLE_AFTER:g}s",
-        HOOKRELAY_ALLOW_PRIVATE_TARGETS="true",
-        HOOKRELAY_DELIVERY_TIMEOUT="2s",
-    )
-    try:
-        running.start_api()
-        running.start_worker(threads=4)
-        running.start("worker2", "worker", "--processes", "1", "--threads", "4")
-        running.start_scheduler()
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Receiver:
-    with Receiver() as running:
+        **DELIVERY_ENV,
+    ) as running:
         yield running
 
 

@@ -19,10 +19,8 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 
-from tests.conftest import REDIS_URL
-from tests.e2e.conftest import Stack, free_port
+from tests.e2e.conftest import DELIVERY_ENV, Stack, free_port, running_stack
 from tests.e2e.receiver import Behaviour, Receiver, always
 
 pytestmark = pytest.mark.e2e
@@ -31,27 +29,10 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def stack(e2e_database_url: str, tmp_path_factory) -> Stack:
     """Overrides the jobs stack: local receivers allowed, a short retry schedule."""
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
-    client.close()
-    running = Stack(
+    with running_stack(
         e2e_database_url, tmp_path_factory.mktemp("cli-stack-logs"),
-        HOOKRELAY_RETRY_SCHEDULE="0s,1s,1s",
-        HOOKRELAY_ALLOW_PRIVATE_TARGETS="true",
-        HOOKRELAY_DELIVERY_TIMEOUT="2s",
-    )
-    try:
-        running.start_api()
-        running.start_worker(threads=4)
-        running.start_scheduler()
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Receiver:
-    with Receiver() as running:
+        HOOKRELAY_RETRY_SCHEDULE="0s,1s,1s", **DELIVERY_ENV,
+    ) as running:
         yield running
 
 

@@ -21,7 +21,7 @@ import pytest
 import redis
 
 from tests.conftest import REDIS_URL
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import DELIVERY_ENV, Stack, running_stack
 from tests.e2e.receiver import Receiver, always, fail_then_ok, hang_then_ok
 
 pytestmark = pytest.mark.e2e
@@ -33,27 +33,10 @@ JITTER_WINDOWS = {1.0: (0.85, 1.5), 2.0: (1.75, 2.6), 3.0: (2.65, 3.7)}  # ±10%
 @pytest.fixture(scope="module")
 def stack(e2e_database_url: str, tmp_path_factory) -> Stack:
     """Overrides the jobs stack for this module (conftest's ``api`` fixture then uses this one)."""
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
-    client.close()
-    running = Stack(
+    with running_stack(
         e2e_database_url, tmp_path_factory.mktemp("delivery-stack-logs"),
-        HOOKRELAY_RETRY_SCHEDULE="0s,1s,2s,3s",
-        HOOKRELAY_ALLOW_PRIVATE_TARGETS="true",
-        HOOKRELAY_DELIVERY_TIMEOUT="2s",
-    )
-    try:
-        running.start_api()
-        running.start_worker(threads=4)
-        running.start_scheduler()
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Receiver:
-    with Receiver() as running:
+        HOOKRELAY_RETRY_SCHEDULE="0s,1s,2s,3s", **DELIVERY_ENV,
+    ) as running:
         yield running
 
 

@@ -9,12 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.e2e.receiver import Behaviour, Receiver, always
-from tests.e2e.test_delivery_e2e import (  # noqa: F401  (the module's stack and receiver fixtures)
+from tests.e2e.test_delivery_e2e import (  # noqa: F401  (the module's stack fixture)
     attempts_of,
     create_endpoint,
     only_delivery,
     publish,
-    receiver,
     stack,
     wait_for_delivery,
 )
