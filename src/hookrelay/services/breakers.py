@@ -127,6 +127,7 @@ async def disable_endpoint(
     await deliveries_repo.dead_letter_undelivered_for_endpoint(
         connection, endpoint["id"], reason="endpoint_disabled", now=now
     )
+    # Imported here because services.endpoints imports this module (for the health view).
     from hookrelay.services.endpoints import endpoint_resource
 
     await record_event(

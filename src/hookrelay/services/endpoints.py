@@ -167,6 +167,7 @@ async def set_enabled(services: Services, *, app_id: str, endpoint_id: str, enab
 
 
 async def get_health(services: Services, *, app_id: str, endpoint_id: str) -> dict:
+    # Imported here because services.breakers imports this module (endpoint_resource).
     from hookrelay.services.breakers import health
 
     async with services.database.transaction() as connection:
