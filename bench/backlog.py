@@ -131,6 +131,7 @@ def hookrelay_enqueuer(redis_db: int):
     client_kwargs = broker.client.connection_pool.connection_kwargs
     if client_kwargs.get("db") != redis_db:
         raise RuntimeError(f"hookrelay's broker is bound to another Redis db than {expected}")
+    # Called off any event loop, so each message is sent at once (as Actor.send does).
     from hookrelay.queue.actors import enqueue_deliveries
 
     return enqueue_deliveries

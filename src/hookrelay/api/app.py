@@ -11,7 +11,7 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusController
 
 from hookrelay import __version__
 from hookrelay.api.admin.controller import AdminController
@@ -26,8 +26,10 @@ from hookrelay.api.jobs.controller import JobsController
 from hookrelay.api.middleware import request_logging_middleware
 from hookrelay.api.problems import exception_handlers
 from hookrelay.jobs.registry import load_job_modules
+from hookrelay.queue.sender import flush_current_loop
 from hookrelay.services.context import Services, services_for_current_loop
 from hookrelay.services.cursors import CursorCodec
+from hookrelay.runtime import settle_heap
 from hookrelay.settings import Settings
 
 # Room for the JSON envelope around a payload of HOOKRELAY_MAX_PAYLOAD_BYTES.
@@ -64,14 +66,15 @@ def create_app(
             from hookrelay.scheduler import run_forever
 
             background.append(asyncio.create_task(run_forever(app_services, stop=stop)))
+        settle_heap()
         try:
             yield
         finally:
             stop.set()
             await asyncio.gather(*background, return_exceptions=True)
+            await flush_current_loop()
             await app_services.notifier.stop()
 
-    prometheus = PrometheusConfig(app_name="hookrelay", prefix="hookrelay", group_path=True, exclude=["/metrics"])
     return Litestar(
         route_handlers=[
             JobsController, EndpointsController, EventsController, DeliveriesController, DeadLetterController, AdminController,
@@ -79,7 +82,7 @@ def create_app(
         ],
         dependencies={"app_id": Provide(authenticate_app)},
         exception_handlers=exception_handlers,
-        middleware=[request_logging_middleware, prometheus.middleware],
+        middleware=[request_logging_middleware],
         lifespan=[lifespan],
         request_max_body_size=settings.max_payload_bytes + BODY_ENVELOPE_BYTES,
         openapi_config=OpenAPIConfig(

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 import redis.exceptions
 import sqlalchemy.exc
-from litestar import MediaType, Request, Response
+from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, SerializationException, ValidationException
 
 from hookrelay.errors import HookrelayError
@@ -97,7 +98,8 @@ def handle_http_exception(request: Request, exc: HTTPException) -> Response:
 
 
 def handle_unexpected(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, redis.exceptions.ConnectionError, OSError)):
+    if isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, psycopg.OperationalError,
+                        redis.exceptions.ConnectionError, OSError)):
         log.error("dependency_unavailable", error=type(exc).__name__)
         return problem_response(503, "dependency_unavailable", "a dependency (database or Redis) is unavailable")
     log.exception("unhandled_error", path=request.url.path)

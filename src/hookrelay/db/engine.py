@@ -14,6 +14,7 @@ import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import psycopg
 import psycopg.errors
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
@@ -72,6 +73,29 @@ class Database:
         try:
             async with self.engine.begin() as connection:
                 yield connection
+        except OSError as exc:
+            raise ServiceUnavailable("the database is unreachable") from exc
+
+    @asynccontextmanager
+    async def driver_connection(self, *, autocommit: bool = False) -> AsyncIterator[psycopg.AsyncConnection]:
+        """PostgreSQL only: the pooled connection's own psycopg connection, for the statements
+        in ``hookrelay.db.direct``. With ``autocommit`` each statement commits by itself (one
+        round trip for a single INSERT instead of BEGIN, INSERT, COMMIT); without it, use
+        ``driver.transaction()``."""
+        if not self.is_postgres:
+            raise RuntimeError("driver_connection is for PostgreSQL; use transaction()")
+        try:
+            async with self.engine.connect() as connection:
+                pooled = await connection.get_raw_connection()
+                driver: psycopg.AsyncConnection = pooled.driver_connection
+                if not autocommit:
+                    yield driver
+                    return
+                await driver.set_autocommit(True)
+                try:
+                    yield driver
+                finally:
+                    await driver.set_autocommit(False)
         except OSError as exc:
             raise ServiceUnavailable("the database is unreachable") from exc
 

@@ -13,6 +13,7 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
 from hookrelay.queue.broker import DELIVERIES_QUEUE, JOBS_QUEUE, ensure_broker
+from hookrelay.queue import sender
 
 ensure_broker()
 
@@ -71,11 +72,13 @@ def dispatcher_for_current_loop():
     return dispatcher
 
 
+def _delay_ms(delay_seconds: float) -> int | None:
+    return int(delay_seconds * 1000) if delay_seconds > 0 else None
+
+
 def enqueue_job(job_id: str, delay_seconds: float = 0) -> None:
-    if delay_seconds > 0:
-        run_job.send_with_options(args=(job_id,), delay=int(delay_seconds * 1000))
-    else:
-        run_job.send(job_id)
+    """The run_job message; on an event loop it is pipelined, so the caller never waits on Redis."""
+    sender.send(run_job.message(job_id), _delay_ms(delay_seconds))
 
 
 # Ids per deliver message: large enough to amortise round trips, small enough to spread work.
@@ -83,12 +86,10 @@ DELIVERY_BATCH = 50
 
 
 def enqueue_deliveries(delivery_ids: list[str], delay_seconds: float = 0) -> None:
+    """deliver messages for these ids; on an event loop they are pipelined, as for jobs."""
     for start in range(0, len(delivery_ids), DELIVERY_BATCH):
-        batch = delivery_ids[start : start + DELIVERY_BATCH]
-        if delay_seconds > 0:
-            deliver.send_with_options(args=(batch,), delay=int(delay_seconds * 1000))
-        else:
-            deliver.send(batch)
+        batch = list(delivery_ids[start : start + DELIVERY_BATCH])
+        sender.send(deliver.message(batch), _delay_ms(delay_seconds))
 
 
 def queued_deliveries() -> int:

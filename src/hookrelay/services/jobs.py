@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from hookrelay.db import direct
 from hookrelay.db.repositories import jobs as jobs_repo
 from hookrelay.db.types import utcnow
 from hookrelay.domain.ids import new_id
@@ -52,36 +53,40 @@ async def submit_job(
     now = utcnow()
     job_id = new_id("job")
     body = accepted_body(job_id, job_type.name, now)
-    async with services.database.transaction() as connection:
-        if idempotency is not None:
-            replay = await reserve_or_replay(
-                connection, app_id=app_id, scope=SUBMIT_SCOPE, idempotency=idempotency, now=now
-            )
-            if replay is not None:
-                return Submission(replay.status, replay.body, replayed=True)
-        await jobs_repo.insert_job(
-            connection,
-            {
-                "id": job_id,
-                "app_id": app_id,
-                "type": job_type.name,
-                "status": JobStatus.PENDING.value,
-                "input": job_input,
-                "metadata": metadata,
-                "attempts": 0,
-                "max_attempts": job_type.max_attempts,
-                "timeout_seconds": job_type.timeout.total_seconds(),
-                "run_at": now,
-                "enqueued_at": now,
-                "cancel_requested": False,
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
-        if idempotency is not None:
-            await remember_response(
-                connection, app_id=app_id, scope=SUBMIT_SCOPE, idempotency=idempotency, status=202, body=body
-            )
+    row = {
+        "id": job_id,
+        "app_id": app_id,
+        "type": job_type.name,
+        "status": JobStatus.PENDING.value,
+        "input": job_input,
+        "metadata": metadata,
+        "attempts": 0,
+        "max_attempts": job_type.max_attempts,
+        "timeout_seconds": job_type.timeout.total_seconds(),
+        "run_at": now,
+        "enqueued_at": now,
+        "cancel_requested": False,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if idempotency is None and services.database.is_postgres:
+        # The common case, and the hottest write there is: one INSERT by psycopg itself,
+        # atomic on its own, so no BEGIN/COMMIT round trips around it.
+        async with services.database.driver_connection(autocommit=True) as driver:
+            await direct.insert_rows(driver, jobs_repo.jobs, [row])
+    else:
+        async with services.database.transaction() as connection:
+            if idempotency is not None:
+                replay = await reserve_or_replay(
+                    connection, app_id=app_id, scope=SUBMIT_SCOPE, idempotency=idempotency, now=now
+                )
+                if replay is not None:
+                    return Submission(replay.status, replay.body, replayed=True)
+            await jobs_repo.insert_job(connection, row)
+            if idempotency is not None:
+                await remember_response(
+                    connection, app_id=app_id, scope=SUBMIT_SCOPE, idempotency=idempotency, status=202, body=body
+                )
     # After commit: if this send is lost, the scheduler re-sends once the job looks forgotten.
     services.enqueue_job(job_id, 0)
     return Submission(202, body, replayed=False)

@@ -35,6 +35,10 @@ async def list_endpoints(
     return [dict(row._mapping) for row in rows]
 
 
+# The same query for ``hookrelay.db.direct`` callers (psycopg placeholders).
+ENABLED_ENDPOINTS_SQL = "SELECT id, event_types FROM endpoints WHERE app_id = %(app_id)s AND status = 'enabled'"
+
+
 async def enabled_endpoints(connection: AsyncConnection, app_id: str) -> list[dict]:
     """The fan-out candidates of an application (matching by event type happens in Python)."""
     rows = await connection.execute(

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -10,23 +8,9 @@ from hookrelay.db.models import Event
 events = Event.__table__
 
 
-async def insert_event(
-    connection: AsyncConnection,
-    *,
-    event_id: str,
-    app_id: str,
-    event_type: str,
-    data: object,
-    now: datetime,
-    body: str | None = None,
-    source_job_id: str | None = None,
-) -> None:
-    await connection.execute(
-        insert(events).values(
-            id=event_id, app_id=app_id, type=event_type, data=data, body=body, created_at=now,
-            source_job_id=source_job_id,
-        )
-    )
+async def insert_event(connection: AsyncConnection, row: dict) -> None:
+    """``row`` as ``services.events.plan_event`` builds it."""
+    await connection.execute(insert(events), row)
 
 
 async def get_event(connection: AsyncConnection, event_id: str, *, app_id: str) -> dict | None:

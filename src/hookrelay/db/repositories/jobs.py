@@ -19,7 +19,7 @@ def _as_dict(row) -> dict | None:
 
 
 async def insert_job(connection: AsyncConnection, values: dict) -> None:
-    await connection.execute(insert(jobs).values(**values))
+    await connection.execute(insert(jobs), values)
 
 
 async def get_job(connection: AsyncConnection, job_id: str, *, app_id: str | None = None) -> dict | None:

@@ -1,0 +1,130 @@
+"""Sending Dramatiq messages to Redis without blocking an event loop.
+
+``Actor.send`` is a blocking Redis round trip. Made from an event loop it stalls every request
+that loop serves: on the submission benchmark it was the largest single cost of
+``POST /v1/jobs``, and moving it to a thread only traded the wait for GIL contention. So on a
+running loop, messages are queued and the loop's ``PipelinedSender`` writes everything queued
+since its last write in one pipelined round trip, running Dramatiq's own ``dispatch`` script
+(the one ``RedisBroker.enqueue`` runs) with the same arguments. Workers see exactly the
+messages ``Actor.send`` would have produced.
+
+The rows a message announces are committed before it is queued here, so a message that never
+reaches Redis (the process dies first, Redis is down) only delays the work: the scheduler finds
+it by index and sends it again. Off a loop, or with the in-process broker of ``hookrelay dev``,
+messages are enqueued directly, as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+import weakref
+
+import dramatiq
+import redis.asyncio
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.common import dq_name
+
+from hookrelay.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class PipelinedSender:
+    """One per event loop: queued messages go out together, in order, one round trip per batch."""
+
+    def __init__(self, broker: RedisBroker) -> None:
+        self._broker = broker
+        kwargs = broker.client.connection_pool.connection_kwargs
+        self._client = redis.asyncio.Redis(
+            host=kwargs.get("host", "localhost"), port=kwargs.get("port", 6379), db=kwargs.get("db", 0),
+            username=kwargs.get("username"), password=kwargs.get("password"),
+            socket_timeout=5, socket_connect_timeout=5,
+        )
+        self._script = broker.scripts["dispatch"]
+        self._pending: list[tuple[str, str, bytes]] = []
+        self._writer: asyncio.Task | None = None
+
+    def submit(self, message: dramatiq.Message, delay_ms: int | None) -> None:
+        """Queue ``message`` as ``RedisBroker.enqueue`` would store it; written on the next loop turn."""
+        queue_name = message.queue_name
+        options: dict = {"redis_message_id": str(uuid.uuid4())}
+        if delay_ms:
+            queue_name = dq_name(queue_name)
+            options["eta"] = int(time.time() * 1000) + delay_ms
+        message = message.copy(queue_name=queue_name, options=options)
+        self._broker.emit_before("enqueue", message, delay_ms)
+        self._pending.append((queue_name, options["redis_message_id"], message.encode()))
+        self._broker.emit_after("enqueue", message, delay_ms)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_pending())
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far was written (or given up on)."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
+
+    async def _write_pending(self) -> None:
+        broker = self._broker
+        while self._pending:
+            batch, self._pending = self._pending, []
+            timestamp = int(time.time() * 1000)
+            try:
+                pipe = self._client.pipeline(transaction=False)
+                for queue_name, redis_message_id, data in batch:
+                    pipe.evalsha(
+                        self._script.sha, 1, broker.namespace,
+                        # dispatch.lua's arguments, as RedisBroker._dispatch passes them for "enqueue"
+                        "enqueue", timestamp, queue_name, broker.broker_id, broker.heartbeat_timeout,
+                        broker.dead_message_ttl, 0, broker._max_unpack_size(), redis_message_id, data,
+                    )
+                await self._execute(pipe)
+            except Exception as exc:  # the scheduler re-sends what this failed to announce
+                log.warning("broker_send_failed", messages=len(batch), error=f"{type(exc).__name__}: {exc}")
+
+    async def _execute(self, pipe) -> None:
+        try:
+            await pipe.execute()
+        except redis.exceptions.NoScriptError:
+            # A fresh or flushed Redis: load the script once, then write the batch again.
+            await self._client.script_load(self._script.script)
+            await pipe.execute()
+
+    async def close(self) -> None:
+        await self.flush()
+        await self._client.aclose()
+
+
+_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PipelinedSender] = weakref.WeakKeyDictionary()
+
+
+def _sender_for_running_loop() -> PipelinedSender | None:
+    broker = dramatiq.get_broker()
+    if not isinstance(broker, RedisBroker):
+        return None
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    sender = _by_loop.get(loop)
+    if sender is None:
+        sender = _by_loop[loop] = PipelinedSender(broker)
+    return sender
+
+
+def send(message: dramatiq.Message, delay_ms: int | None = None) -> None:
+    """Send ``message``: pipelined when called on an event loop with the Redis broker, directly
+    otherwise."""
+    sender = _sender_for_running_loop()
+    if sender is None:
+        dramatiq.get_broker().enqueue(message, delay=delay_ms or None)
+    else:
+        sender.submit(message, delay_ms)
+
+
+async def flush_current_loop() -> None:
+    """Wait for this loop's queued messages (the API calls it when shutting down)."""
+    sender = _by_loop.get(asyncio.get_running_loop())
+    if sender is not None:
+        await sender.flush()
