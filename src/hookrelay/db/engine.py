@@ -103,12 +103,22 @@ class Database:
         """Run ``await work(connection)`` in a transaction, again from the start if PostgreSQL
         aborted it to break a deadlock: two writers locking an endpoint and its deliveries in
         opposite orders is rare, legitimate, and must not lose what the first try was to record."""
+
+        async def in_transaction():
+            async with self.transaction() as connection:
+                return await work(connection)
+
+        return await self.retry_on_deadlock(in_transaction, attempts=attempts)
+
+    async def retry_on_deadlock(self, transaction, *, attempts: int = 3):
+        """``await transaction()`` (a whole transaction), again if PostgreSQL aborted it for a
+        deadlock or a serialization failure."""
         for attempt in range(1, attempts + 1):
             try:
-                async with self.transaction() as connection:
-                    return await work(connection)
-            except DBAPIError as exc:
-                retryable = isinstance(exc.orig, (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure))
+                return await transaction()
+            except (DBAPIError, psycopg.Error) as exc:
+                cause = exc.orig if isinstance(exc, DBAPIError) else exc
+                retryable = isinstance(cause, (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure))
                 if not retryable or attempt == attempts:
                     raise
                 await asyncio.sleep(0.01 * attempt)

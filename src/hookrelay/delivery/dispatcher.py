@@ -30,6 +30,7 @@ from hookrelay.db.types import utcnow
 from hookrelay.delivery.client import DeliveryClient, SendResult
 from hookrelay.delivery.rate_limit import shared_in_process_limiter
 from hookrelay.delivery.request import WebhookRequest, build_webhook_request, redacted_headers
+from hookrelay.domain.breaker import BreakerState
 from hookrelay.domain.ids import new_id
 from hookrelay.domain.outcomes import Outcome, classify, parse_retry_after
 from hookrelay.domain.retry import Dead, DeadReason, RetryAt, Succeeded, decide
@@ -105,18 +106,7 @@ class Dispatcher:
     async def deliver(self, delivery_ids: list[str]) -> int:
         """Attempt every due delivery among ``delivery_ids``; returns how many were attempted."""
         now = utcnow()
-
-        async def claim_and_admit(connection) -> tuple[list[dict], list[dict]]:
-            claimed = await deliveries_repo.claim(
-                connection, delivery_ids, now=now, lease=self.lease, fill_to=CLAIM_BATCH
-            )
-            enabled = [row for row in claimed if row["endpoint_status"] == "enabled"]
-            sendable, held = await breakers.admit_claimed(connection, enabled, now=now, probe_lease=self.lease)
-            for until, ids in held.items():
-                await deliveries_repo.hold(connection, ids, until=until, now=now, enqueued=False)
-            return claimed, sendable
-
-        claimed, sendable = await self.services.database.run_transaction(claim_and_admit)
+        claimed, sendable = await self._claim_and_admit(delivery_ids, now)
         if not claimed:
             return 0
         stranded = [row for row in claimed if row["endpoint_status"] != "enabled"]
@@ -128,6 +118,38 @@ class Dispatcher:
         for follow_up in follow_ups:
             self.services.enqueue_deliveries([follow_up.delivery_id], delay_seconds=follow_up.delay_seconds)
         return len(prepared)
+
+    async def _claim_and_admit(self, delivery_ids: list[str], now: datetime) -> tuple[list[dict], list[dict]]:
+        """Lease the batch, then let each endpoint's breaker say which to send now; the ones it
+        holds go back with their hold time. Returns (claimed, sendable)."""
+        database = self.services.database
+
+        async def admit(connection, enabled: list[dict]) -> list[dict]:
+            sendable, held = await breakers.admit_claimed(connection, enabled, now=now, probe_lease=self.lease)
+            for until, ids in held.items():
+                await deliveries_repo.hold(connection, ids, until=until, now=now, enqueued=False)
+            return sendable
+
+        if not database.is_postgres:
+            async def claim_and_admit(connection) -> tuple[list[dict], list[dict]]:
+                claimed = await deliveries_repo.claim(
+                    connection, delivery_ids, now=now, lease=self.lease, fill_to=CLAIM_BATCH
+                )
+                return claimed, await admit(connection, [row for row in claimed if row["endpoint_status"] == "enabled"])
+
+            return await database.run_transaction(claim_and_admit)
+        # PostgreSQL: the lease is one statement by psycopg itself (most messages of a backlog
+        # find their deliveries already taken, and must cost little to say so). The leased rows
+        # are ours until the lease ends, so the breakers can look at them in a second step,
+        # which only happens when the claim saw a breaker that is not closed.
+        async with database.driver_connection(autocommit=True) as driver:
+            claimed = await deliveries_repo.claim_direct(
+                driver, delivery_ids, now=now, lease=self.lease, fill_to=CLAIM_BATCH
+            )
+        enabled = [row for row in claimed if row["endpoint_status"] == "enabled"]
+        if all(row["endpoint_breaker_state"] == BreakerState.CLOSED for row in enabled):
+            return claimed, enabled
+        return claimed, await database.run_transaction(lambda connection: admit(connection, enabled))
 
     async def _send_within_rate_limits(self, rows: list[dict]) -> tuple[list, list[FollowUp]]:
         """Start sending each row its endpoint's rate limit lets go now, the moment it is
@@ -227,7 +249,21 @@ class Dispatcher:
                         outbox=outbox,
                     )
 
-        await self.services.database.run_transaction(record)
+        database = self.services.database
+        if database.is_postgres and not stranded and not gone_endpoints and not breakers.results_to_record(health):
+            # The common case: attempts and outcomes only, by psycopg itself in one round trip.
+            outcomes = [
+                {"delivery_id": row["id"], "expected_attempts": row["attempts"], **values} for row, values in updates
+            ]
+            async def write() -> int:
+                async with database.driver_connection() as driver, driver.pipeline(), driver.transaction():
+                    return await deliveries_repo.record_outcomes_direct(driver, attempt_rows, outcomes)
+
+            applied = await database.retry_on_deadlock(write)
+            if applied < len(outcomes):
+                log.warning("delivery_outcomes_discarded", count=len(outcomes) - applied)
+            return follow_ups
+        await database.run_transaction(record)
         outbox.flush(self.services)
         return follow_ups
 

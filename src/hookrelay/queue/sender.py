@@ -66,30 +66,31 @@ class PipelinedSender:
             await asyncio.shield(self._writer)
 
     async def _write_pending(self) -> None:
-        broker = self._broker
         while self._pending:
             batch, self._pending = self._pending, []
-            timestamp = int(time.time() * 1000)
             try:
-                pipe = self._client.pipeline(transaction=False)
-                for queue_name, redis_message_id, data in batch:
-                    pipe.evalsha(
-                        self._script.sha, 1, broker.namespace,
-                        # dispatch.lua's arguments, as RedisBroker._dispatch passes them for "enqueue"
-                        "enqueue", timestamp, queue_name, broker.broker_id, broker.heartbeat_timeout,
-                        broker.dead_message_ttl, 0, broker._max_unpack_size(), redis_message_id, data,
-                    )
-                await self._execute(pipe)
+                try:
+                    await self._pipeline_for(batch).execute()
+                except redis.exceptions.NoScriptError:
+                    # A fresh or flushed Redis: load the script once, then write the batch again
+                    # (an executed pipeline is empty, so it is built anew).
+                    await self._client.script_load(self._script.script)
+                    await self._pipeline_for(batch).execute()
             except Exception as exc:  # the scheduler re-sends what this failed to announce
                 log.warning("broker_send_failed", messages=len(batch), error=f"{type(exc).__name__}: {exc}")
 
-    async def _execute(self, pipe) -> None:
-        try:
-            await pipe.execute()
-        except redis.exceptions.NoScriptError:
-            # A fresh or flushed Redis: load the script once, then write the batch again.
-            await self._client.script_load(self._script.script)
-            await pipe.execute()
+    def _pipeline_for(self, batch: list[tuple[str, str, bytes]]):
+        broker = self._broker
+        timestamp = int(time.time() * 1000)
+        pipe = self._client.pipeline(transaction=False)
+        for queue_name, redis_message_id, data in batch:
+            pipe.evalsha(
+                self._script.sha, 1, broker.namespace,
+                # dispatch.lua's arguments, as RedisBroker._dispatch passes them for "enqueue"
+                "enqueue", timestamp, queue_name, broker.broker_id, broker.heartbeat_timeout,
+                broker.dead_message_ttl, 0, broker._max_unpack_size(), redis_message_id, data,
+            )
+        return pipe
 
     async def close(self) -> None:
         await self.flush()

@@ -69,6 +69,21 @@ async def admit_claimed(
     return to_send, held
 
 
+def results_to_record(
+    outcomes: list[tuple[dict, bool | None, str | None]],
+) -> dict[str, list[tuple[dict, bool, str | None]]]:
+    """The results that can change a breaker, by endpoint; empty when ``record_results`` would
+    write nothing (the common case: a healthy closed breaker and only successes)."""
+    by_endpoint: dict[str, list[tuple[dict, bool, str | None]]] = defaultdict(list)
+    for row, succeeded, error in outcomes:
+        if succeeded is None:
+            continue
+        if succeeded and row["endpoint_breaker_state"] == BreakerState.CLOSED and not row.get("endpoint_breaker_failures"):
+            continue
+        by_endpoint[row["endpoint_id"]].append((row, succeeded, error))
+    return by_endpoint
+
+
 async def record_results(
     connection: AsyncConnection,
     outcomes: list[tuple[dict, bool | None, str | None]],
@@ -79,14 +94,7 @@ async def record_results(
 ) -> None:
     """Feed attempt results to their endpoints' breakers. ``outcomes`` holds (row, succeeded,
     error) with succeeded None for results that say nothing about the endpoint's health."""
-    by_endpoint: dict[str, list[tuple[dict, bool, str | None]]] = defaultdict(list)
-    for row, succeeded, error in outcomes:
-        if succeeded is None:
-            continue
-        # A healthy closed breaker with only successes needs no write.
-        if succeeded and row["endpoint_breaker_state"] == BreakerState.CLOSED and not row.get("endpoint_breaker_failures"):
-            continue
-        by_endpoint[row["endpoint_id"]].append((row, succeeded, error))
+    by_endpoint = results_to_record(outcomes)
     if not by_endpoint:
         return
     policy = policy_from(settings)

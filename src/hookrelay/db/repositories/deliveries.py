@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -100,6 +100,64 @@ async def sendable_rows(connection: AsyncConnection, ids: list[str]) -> list[dic
     return [dict(row._mapping) for row in rows]
 
 
+# ``claim`` as one statement for psycopg (``hookrelay.db.direct``), for the workers' hot path:
+# the same leases and the same rows as ``claim`` + ``sendable_rows``, in one round trip.
+CLAIM_SQL = """
+WITH own AS (
+    SELECT id FROM deliveries
+    WHERE id = ANY(%(ids)s) AND status IN ('pending', 'retrying') AND next_attempt_at <= %(now)s
+      AND (locked_until IS NULL OR locked_until < %(now)s)
+    ORDER BY id
+    FOR UPDATE SKIP LOCKED
+), more AS (
+    SELECT id FROM deliveries
+    WHERE status IN ('pending', 'retrying') AND next_attempt_at <= %(now)s
+      AND (locked_until IS NULL OR locked_until < %(now)s)
+      AND NOT (id = ANY(%(ids)s))
+    ORDER BY next_attempt_at
+    LIMIT %(fill)s
+    FOR UPDATE SKIP LOCKED
+), leased AS (
+    UPDATE deliveries SET locked_until = %(until)s
+    WHERE id IN (SELECT id FROM own UNION ALL SELECT id FROM more)
+    RETURNING deliveries.*
+)
+SELECT leased.*,
+       events.body AS event_body, events.created_at AS event_created_at,
+       endpoints.url AS endpoint_url, endpoints.headers AS endpoint_headers,
+       endpoints.status AS endpoint_status, endpoints.secret AS endpoint_secret,
+       endpoints.previous_secret AS endpoint_previous_secret,
+       endpoints.previous_secret_expires_at AS endpoint_previous_secret_expires_at,
+       endpoints.rate_limit AS endpoint_rate_limit, endpoints.breaker_state AS endpoint_breaker_state,
+       endpoints.breaker_failures AS endpoint_breaker_failures
+FROM leased
+JOIN events ON events.id = leased.event_id
+JOIN endpoints ON endpoints.id = leased.endpoint_id
+ORDER BY leased.id
+"""
+
+
+async def claim_direct(
+    driver_connection, delivery_ids: list[str], *, now: datetime, lease: timedelta, fill_to: int = 0
+) -> list[dict]:
+    """``claim`` on PostgreSQL by psycopg itself, in autocommit: the one statement is atomic."""
+    from psycopg.rows import dict_row
+
+    async with driver_connection.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(CLAIM_SQL, {
+            "ids": list(delivery_ids), "now": now, "until": now + lease,
+            "fill": max(0, fill_to - len(delivery_ids)),
+        })
+        rows = await cursor.fetchall()
+    return [as_utc(row) for row in rows]
+
+
+def as_utc(row: dict) -> dict:
+    """Timestamps in UTC, as the SQLAlchemy column type returns them (psycopg gives them in the
+    session's time zone)."""
+    return {key: value.astimezone(UTC) if isinstance(value, datetime) else value for key, value in row.items()}
+
+
 async def claim_due_for_enqueue(
     connection: AsyncConnection, *, now: datetime, quiet_period: timedelta, limit: int
 ) -> list[str]:
@@ -154,6 +212,30 @@ async def finish_attempts(connection: AsyncConnection, outcomes: list[dict]) -> 
     ]
     result = await connection.execute(statement, rows)
     return result.rowcount
+
+
+FINISH_ATTEMPT_SQL = (
+    "UPDATE deliveries SET "
+    + ", ".join(f"{column} = %(new_{column})s" for column in OUTCOME_COLUMNS)
+    + " WHERE id = %(delivery_id)s AND status IN ('pending', 'retrying') AND attempts = %(expected_attempts)s"
+)
+
+
+async def record_outcomes_direct(driver_connection, attempt_rows: list[dict], outcomes: list[dict]) -> int:
+    """``record_attempts`` + ``finish_attempts`` by psycopg itself (``hookrelay.db.direct``), to be
+    run inside one transaction in pipeline mode. Returns how many outcomes applied."""
+    from hookrelay.db import direct
+
+    await direct.insert_rows(driver_connection, attempts, attempt_rows)
+    if not outcomes:
+        return 0
+    async with driver_connection.cursor() as cursor:
+        await cursor.executemany(FINISH_ATTEMPT_SQL, [
+            {"delivery_id": o["delivery_id"], "expected_attempts": o["expected_attempts"],
+             **{f"new_{column}": o[column] for column in OUTCOME_COLUMNS}}
+            for o in outcomes
+        ])
+        return cursor.rowcount
 
 
 async def finish_attempt(
@@ -359,7 +441,8 @@ async def hold(
     if delivery_ids:
         await connection.execute(
             update(deliveries)
-            .where(deliveries.c.id.in_(delivery_ids))
+            # A delivery dead-lettered meanwhile (its endpoint disabled) stays as it is.
+            .where(deliveries.c.id.in_(delivery_ids), deliveries.c.status.in_(UNDELIVERED))
             .values(next_attempt_at=until, locked_until=None, enqueued_at=until if enqueued else None, updated_at=now)
         )
 
