@@ -25,7 +25,7 @@ class Config:
     api_workers: int = 1
     connections: int = 32
     wrk_threads: int = 2
-    wrk_seconds: float = 8.0
+    wrk_seconds: float = 6.0
     wrk_warmup_seconds: float = 2.0
     # (2) drain: the counts, unless a calibration drain (hookrelay, `drain_calibration`
     # deliveries, not counted) shows that one hookrelay repetition would take longer than

@@ -78,7 +78,7 @@ def _delay_ms(delay_seconds: float) -> int | None:
 
 def enqueue_job(job_id: str, delay_seconds: float = 0) -> None:
     """The run_job message; on an event loop it is pipelined, so the caller never waits on Redis."""
-    sender.send(run_job.message(job_id), _delay_ms(delay_seconds))
+    sender.send(run_job, job_id, delay_ms=_delay_ms(delay_seconds))
 
 
 # Ids per deliver message: large enough to amortise round trips, small enough to spread work.
@@ -89,12 +89,12 @@ def enqueue_deliveries(delivery_ids: list[str], delay_seconds: float = 0) -> Non
     """deliver messages for these ids; on an event loop they are pipelined, as for jobs."""
     for start in range(0, len(delivery_ids), DELIVERY_BATCH):
         batch = list(delivery_ids[start : start + DELIVERY_BATCH])
-        sender.send(deliver.message(batch), _delay_ms(delay_seconds))
+        sender.send(deliver, batch, delay_ms=_delay_ms(delay_seconds))
 
 
 def queued_deliveries() -> int:
     """Deliver messages waiting in the broker, not yet taken by a worker."""
-    broker = dramatiq.get_broker()
+    broker = deliver.broker
     try:
         if isinstance(broker, RedisBroker):
             return int(broker.client.llen(f"{broker.namespace}:{DELIVERIES_QUEUE}"))

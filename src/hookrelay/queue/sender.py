@@ -35,6 +35,7 @@ class PipelinedSender:
     """One per event loop: queued messages go out together, in order, one round trip per batch."""
 
     def __init__(self, broker: RedisBroker) -> None:
+        self.broker = broker
         self._broker = broker
         kwargs = broker.client.connection_pool.connection_kwargs
         self._client = redis.asyncio.Redis(
@@ -100,8 +101,7 @@ class PipelinedSender:
 _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PipelinedSender] = weakref.WeakKeyDictionary()
 
 
-def _sender_for_running_loop() -> PipelinedSender | None:
-    broker = dramatiq.get_broker()
+def _sender_for_running_loop(broker: dramatiq.Broker) -> PipelinedSender | None:
     if not isinstance(broker, RedisBroker):
         return None
     try:
@@ -109,17 +109,18 @@ def _sender_for_running_loop() -> PipelinedSender | None:
     except RuntimeError:
         return None
     sender = _by_loop.get(loop)
-    if sender is None:
+    if sender is None or sender.broker is not broker:
         sender = _by_loop[loop] = PipelinedSender(broker)
     return sender
 
 
-def send(message: dramatiq.Message, delay_ms: int | None = None) -> None:
-    """Send ``message``: pipelined when called on an event loop with the Redis broker, directly
-    otherwise."""
-    sender = _sender_for_running_loop()
+def send(actor: dramatiq.Actor, *args, delay_ms: int | None = None) -> None:
+    """Send ``actor(*args)`` through the actor's own broker: pipelined when called on an event
+    loop with the Redis broker, directly otherwise (as ``Actor.send`` does)."""
+    message = actor.message(*args)
+    sender = _sender_for_running_loop(actor.broker)
     if sender is None:
-        dramatiq.get_broker().enqueue(message, delay=delay_ms or None)
+        actor.broker.enqueue(message, delay=delay_ms or None)
     else:
         sender.submit(message, delay_ms)
 
