@@ -73,3 +73,16 @@ async def test_a_redis_without_the_script_gets_it_loaded(redis_url):
         await sender.close()
         broker.flush_all()
         broker.close()
+
+
+async def test_the_client_is_made_from_the_brokers_url_when_known(redis_url):
+    broker = _broker(redis_url)
+    sender = PipelinedSender(broker, redis_url)
+    try:
+        sender.submit(_message(["dlv_by_url"]), None)
+        await sender.flush()
+        assert redis.Redis.from_url(redis_url).llen("hookrelay-test-sender:deliveries") == 1
+    finally:
+        await sender.close()
+        broker.flush_all()
+        broker.close()

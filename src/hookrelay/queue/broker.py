@@ -48,6 +48,9 @@ def setup_broker(settings: Settings, *, in_process: bool = False) -> dramatiq.Br
             if not settings.redis_url:
                 raise RuntimeError("HOOKRELAY_REDIS_URL is required for the Redis broker")
             broker = RedisBroker(url=settings.redis_url, middleware=_middleware())
+            from hookrelay.queue.sender import remember_url
+
+            remember_url(broker, settings.redis_url)
         dramatiq.set_broker(broker)
         _configured = broker
         return broker

@@ -34,15 +34,9 @@ log = get_logger(__name__)
 class PipelinedSender:
     """One per event loop: queued messages go out together, in order, one round trip per batch."""
 
-    def __init__(self, broker: RedisBroker) -> None:
+    def __init__(self, broker: RedisBroker, url: str | None = None) -> None:
         self.broker = broker
-        self._broker = broker
-        kwargs = broker.client.connection_pool.connection_kwargs
-        self._client = redis.asyncio.Redis(
-            host=kwargs.get("host", "localhost"), port=kwargs.get("port", 6379), db=kwargs.get("db", 0),
-            username=kwargs.get("username"), password=kwargs.get("password"),
-            socket_timeout=5, socket_connect_timeout=5,
-        )
+        self._client = _async_client(broker, url)
         self._script = broker.scripts["dispatch"]
         self._pending: list[tuple[str, str, bytes]] = []
         self._writer: asyncio.Task | None = None
@@ -55,9 +49,9 @@ class PipelinedSender:
             queue_name = dq_name(queue_name)
             options["eta"] = int(time.time() * 1000) + delay_ms
         message = message.copy(queue_name=queue_name, options=options)
-        self._broker.emit_before("enqueue", message, delay_ms)
+        self.broker.emit_before("enqueue", message, delay_ms)
         self._pending.append((queue_name, options["redis_message_id"], message.encode()))
-        self._broker.emit_after("enqueue", message, delay_ms)
+        self.broker.emit_after("enqueue", message, delay_ms)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write_pending())
 
@@ -81,7 +75,7 @@ class PipelinedSender:
                 log.warning("broker_send_failed", messages=len(batch), error=f"{type(exc).__name__}: {exc}")
 
     def _pipeline_for(self, batch: list[tuple[str, str, bytes]]):
-        broker = self._broker
+        broker = self.broker
         timestamp = int(time.time() * 1000)
         pipe = self._client.pipeline(transaction=False)
         for queue_name, redis_message_id, data in batch:
@@ -98,7 +92,26 @@ class PipelinedSender:
         await self._client.aclose()
 
 
+def _async_client(broker: RedisBroker, url: str | None) -> redis.asyncio.Redis:
+    """An asyncio client for the broker's Redis: from its URL when known (TLS, credentials and
+    all), else from the sync client's host, port, database and credentials."""
+    if url:
+        return redis.asyncio.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    kwargs = broker.client.connection_pool.connection_kwargs
+    return redis.asyncio.Redis(
+        host=kwargs.get("host", "localhost"), port=kwargs.get("port", 6379), db=kwargs.get("db", 0),
+        username=kwargs.get("username"), password=kwargs.get("password"),
+        socket_timeout=5, socket_connect_timeout=5,
+    )
+
+
 _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PipelinedSender] = weakref.WeakKeyDictionary()
+_urls: weakref.WeakKeyDictionary[dramatiq.Broker, str] = weakref.WeakKeyDictionary()
+
+
+def remember_url(broker: dramatiq.Broker, url: str) -> None:
+    """Called where the broker is made: the URL its asyncio client should use."""
+    _urls[broker] = url
 
 
 def _sender_for_running_loop(broker: dramatiq.Broker) -> PipelinedSender | None:
@@ -110,7 +123,7 @@ def _sender_for_running_loop(broker: dramatiq.Broker) -> PipelinedSender | None:
         return None
     sender = _by_loop.get(loop)
     if sender is None or sender.broker is not broker:
-        sender = _by_loop[loop] = PipelinedSender(broker)
+        sender = _by_loop[loop] = PipelinedSender(broker, _urls.get(broker))
     return sender
 
 
