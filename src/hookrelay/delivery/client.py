@@ -1,9 +1,13 @@
 """The HTTP client that sends webhook attempts: one per worker process (event loop).
 
-One ``httpx.AsyncClient`` holds one connection pool for every endpoint, so keep-alive
-connections are reused across deliveries and many requests are in flight at once
-(ARCHITECTURE rule 4). httpx is the interface (respx can mock it in tests); the transport
-underneath is chosen by measurement, see ``bench_transport``:
+One httpx transport holds one connection pool for every endpoint, so keep-alive connections
+are reused across deliveries and many requests are in flight at once (ARCHITECTURE rule 4).
+Requests go to the transport directly: an ``httpx.AsyncClient``'s layers (auth, redirects,
+cookies, default headers) do nothing for a webhook (no redirect is followed, SPEC §5; no
+cookie is kept between deliveries) and cost about a tenth of a worker's CPU on ``make bench``.
+No proxy is read from the environment: it would bypass the SSRF pin. httpx is the interface
+(respx can mock it in tests); the transport underneath is chosen by measurement, see
+``bench_transport``:
 
 * ``"aiohttp"`` (default): ``httpx_aiohttp.AiohttpTransport`` over an aiohttp session whose
   resolver is the SSRF guard, so the address checked is the address connected to.
@@ -18,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import http.cookiejar
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -70,17 +73,6 @@ class SendResult:
         return AttemptResult.failed(self.error or TransportError.OTHER)
 
 
-class _NoCookies(http.cookiejar.DefaultCookiePolicy):
-    """Refuse every cookie: one shared client must not carry state between deliveries
-    (two applications' endpoints on one host would otherwise share a receiver's cookies)."""
-
-    def set_ok(self, cookie: http.cookiejar.Cookie, request: object) -> bool:
-        return False
-
-    def return_ok(self, cookie: http.cookiejar.Cookie, request: object) -> bool:
-        return False
-
-
 # Compressed answers would cost CPU to decode, and a small gzip bomb would expand in memory
 # before our 4 KiB cap applies.
 _FIXED_HEADERS = (("accept-encoding", "identity"),)
@@ -116,16 +108,6 @@ class DeliveryClient:
         self._transport = self._make_transport(keepalive_expiry)
         self._timeout_extension = httpx.Timeout(self.timeout).as_dict()
         self._urls: dict[str, httpx.URL] = {}
-        # Owns the transport (closing it closes the pool). Sends go to the transport directly:
-        # the client's layers (auth, redirects, cookies, default headers) do nothing for a
-        # webhook and cost about a tenth of a worker's CPU on ``make bench``.
-        self._client = httpx.AsyncClient(
-            transport=self._transport,
-            timeout=httpx.Timeout(self.timeout),  # a backstop; asyncio.timeout_at is the rule
-            follow_redirects=False,  # SPEC §5: a 3xx is a failed attempt
-            trust_env=False,  # no proxy from the environment: it would bypass the SSRF pin
-            cookies=http.cookiejar.CookieJar(policy=_NoCookies()),
-        )
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: object) -> DeliveryClient:
@@ -173,7 +155,7 @@ class DeliveryClient:
 
     async def aclose(self) -> None:
         """Close every pooled connection."""
-        await self._client.aclose()
+        await self._transport.aclose()
 
     async def send(self, request: WebhookRequest) -> SendResult:
         """POST ``request`` once and report what happened; never raises for network trouble.

@@ -224,13 +224,13 @@ class Dispatcher:
             updates.append((item.row, values))
             _log_attempt(item, result, decision)
         outbox = Outbox()
+        outcomes = [
+            {"delivery_id": row["id"], "expected_attempts": row["attempts"], **values} for row, values in updates
+        ]
 
         async def record(connection) -> None:
             outbox.delivery_ids.clear()
             await deliveries_repo.record_attempts(connection, attempt_rows)
-            outcomes = [
-                {"delivery_id": row["id"], "expected_attempts": row["attempts"], **values} for row, values in updates
-            ]
             applied = await deliveries_repo.finish_attempts(connection, outcomes)
             if applied < len(outcomes):
                 log.warning("delivery_outcomes_discarded", count=len(outcomes) - applied)
@@ -252,9 +252,6 @@ class Dispatcher:
         database = self.services.database
         if database.is_postgres and not stranded and not gone_endpoints and not breakers.results_to_record(health):
             # The common case: attempts and outcomes only, by psycopg itself in one round trip.
-            outcomes = [
-                {"delivery_id": row["id"], "expected_attempts": row["attempts"], **values} for row, values in updates
-            ]
             async def write() -> int:
                 async with database.driver_connection() as driver, driver.pipeline(), driver.transaction():
                     return await deliveries_repo.record_outcomes_direct(driver, attempt_rows, outcomes)

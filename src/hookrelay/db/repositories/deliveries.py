@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from psycopg.rows import dict_row
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hookrelay.db import direct
 from hookrelay.db.models import Attempt, Delivery, Endpoint, Event
 from hookrelay.db.models.deliveries import UNDELIVERED
 from hookrelay.db.repositories._dialect import for_update_skip_locked
@@ -141,8 +143,6 @@ async def claim_direct(
     driver_connection, delivery_ids: list[str], *, now: datetime, lease: timedelta, fill_to: int = 0
 ) -> list[dict]:
     """``claim`` on PostgreSQL by psycopg itself, in autocommit: the one statement is atomic."""
-    from psycopg.rows import dict_row
-
     async with driver_connection.cursor(row_factory=dict_row) as cursor:
         await cursor.execute(CLAIM_SQL, {
             "ids": list(delivery_ids), "now": now, "until": now + lease,
@@ -224,8 +224,6 @@ FINISH_ATTEMPT_SQL = (
 async def record_outcomes_direct(driver_connection, attempt_rows: list[dict], outcomes: list[dict]) -> int:
     """``record_attempts`` + ``finish_attempts`` by psycopg itself (``hookrelay.db.direct``), to be
     run inside one transaction in pipeline mode. Returns how many outcomes applied."""
-    from hookrelay.db import direct
-
     await direct.insert_rows(driver_connection, attempts, attempt_rows)
     if not outcomes:
         return 0
