@@ -259,7 +259,7 @@ def versions() -> dict:
     import platform
 
     names = ["hookrelay", "litestar", "uvicorn", "sqlalchemy", "psycopg", "dramatiq", "redis", "httpx",
-             "httpx-aiohttp", "aiohttp", "msgspec", "uvloop"]
+             "aiohttp", "msgspec", "uvloop"]
     found = {}
     for name in names:
         try:

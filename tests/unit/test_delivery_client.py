@@ -1,8 +1,8 @@
 """DeliveryClient: every attempt ends as a SendResult, and the SSRF guard holds at connect time.
 
 respx mocks the "httpcore" transport (it patches httpcore's pool). The "aiohttp" transport,
-the production default, is tested against a real aiohttp server on 127.0.0.1, because its
-SSRF guard lives in aiohttp's resolver, below anything respx could intercept.
+the production default, sends through aiohttp directly, so it is tested against a real
+aiohttp server on 127.0.0.1; its SSRF guard lives in aiohttp's resolver.
 """
 
 from __future__ import annotations
@@ -305,6 +305,6 @@ async def test_aiohttp_transport_failures(make_client, receiver) -> None:
         unused.bind(("127.0.0.1", 0))
         closed_port = unused.getsockname()[1]
     refused = await client.send(_request(f"http://127.0.0.1:{closed_port}/"))
-    assert refused.error is TransportError.CONNECTION  # httpx-aiohttp calls it ConnectTimeout
+    assert refused.error is TransportError.CONNECTION
     unknown = await client.send(_request(f"http://nowhere.test:{port}/ok"))
     assert unknown.error is TransportError.DNS

@@ -158,10 +158,10 @@ async def _run(total: int, concurrencies: list[int]) -> None:
         for concurrency in concurrencies:
             rows: list[tuple[str, Awaitable[dict[str, float]]]] = [
                 ("httpx + httpcore", _bench_client(request, "httpcore", concurrency, 64, total)),
-                ("httpx + aiohttp (64/host)", _bench_client(request, "aiohttp", concurrency, 64, total)),
+                ("aiohttp (64/host)", _bench_client(request, "aiohttp", concurrency, 64, total)),
             ]
             if concurrency > 64:
-                label = f"httpx + aiohttp ({concurrency}/host)"
+                label = f"aiohttp ({concurrency}/host)"
                 rows.append((label, _bench_client(request, "aiohttp", concurrency, concurrency, total)))
             rows.append(("raw aiohttp (reference)", _bench_raw_aiohttp(request, concurrency, total)))
             for label, run in rows:

@@ -1,18 +1,20 @@
 """The HTTP client that sends webhook attempts: one per worker process (event loop).
 
-One httpx transport holds one connection pool for every endpoint, so keep-alive connections
-are reused across deliveries and many requests are in flight at once (ARCHITECTURE rule 4).
-Requests go to the transport directly: an ``httpx.AsyncClient``'s layers (auth, redirects,
-cookies, default headers) do nothing for a webhook (no redirect is followed, SPEC §5; no
-cookie is kept between deliveries) and cost about a tenth of a worker's CPU on ``make bench``.
-No proxy is read from the environment: it would bypass the SSRF pin. httpx is the interface
-(respx can mock it in tests); the transport underneath is chosen by measurement, see
-``bench_transport``:
+One connection pool for every endpoint, so keep-alive connections are reused across
+deliveries and many requests are in flight at once (ARCHITECTURE rule 4). No proxy is read
+from the environment: it would bypass the SSRF pin. Two transports, chosen by measurement
+(``python -m hookrelay.delivery.bench_transport``):
 
-* ``"aiohttp"`` (default): ``httpx_aiohttp.AiohttpTransport`` over an aiohttp session whose
-  resolver is the SSRF guard, so the address checked is the address connected to.
-* ``"httpcore"``: httpx's own transport, several times slower at high concurrency
-  (encode/httpx#3215); kept for comparison and tests. The SSRF check is a pre-check there.
+* ``"aiohttp"`` (default): an aiohttp session used directly, whose resolver is the SSRF guard,
+  so the address checked is the address connected to. Going through httpx's models on top
+  of aiohttp (the ``httpx-aiohttp`` transport) cost more than half of the client's CPU: on
+  that benchmark it did 2,700 POST/s against aiohttp's 7,000.
+* ``"httpcore"``: httpx with its own transport, several times slower at high concurrency
+  (encode/httpx#3215). It is what respx mocks, so the unit tests of attempt classification
+  use it; the SSRF check is a pre-check there.
+
+Both end in the same :class:`SendResult`, classified by ``failures`` from whatever either
+library raised. No redirect is followed (SPEC §5) and no cookie is kept between deliveries.
 
 :meth:`DeliveryClient.send` never raises for anything the network or the receiver does:
 every attempt ends as a :class:`SendResult` the dispatcher can record and classify.
@@ -22,19 +24,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import aiohttp
+import certifi
 import httpx
-from httpx_aiohttp import AiohttpTransport
+import yarl
 
 from hookrelay.delivery.failures import classify_exception, describe_exception
 from hookrelay.delivery.request import WebhookRequest
 from hookrelay.delivery.slots import ConnectionSlots
-from hookrelay.delivery.ssrf import GuardedResolver, target_problem
+from hookrelay.delivery.ssrf import GuardedResolver, ip_literal, target_problem
+from hookrelay.domain.addresses import check_resolved
 from hookrelay.domain.outcomes import AttemptResult, TransportError
 
 if TYPE_CHECKING:
@@ -45,6 +50,8 @@ __all__ = ["RESPONSE_BODY_LIMIT", "DeliveryClient", "SendResult", "TransportName
 TransportName = Literal["aiohttp", "httpcore"]
 #: Response bodies are kept up to 4 KiB (SPEC §5 "Delivery log"); we read no further.
 RESPONSE_BODY_LIMIT = 4096
+#: Parsed endpoint URLs kept per client; endpoint URLs repeat, and parsing one is a visible cost.
+_URL_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +85,32 @@ class SendResult:
 _FIXED_HEADERS = (("accept-encoding", "identity"),)
 
 
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """An endpoint URL parsed once: what the slots, the guard and the transport need."""
+
+    url: httpx.URL | yarl.URL
+    host: str
+    host_key: tuple[str, str, int]
+    #: The SSRF verdict when the host is an IP literal; names are judged when resolved.
+    literal_problem: str | None
+    is_literal: bool
+
+
+class _Answer(Protocol):
+    """A response whose head has arrived; the body is read by :meth:`read_capped`."""
+
+    status: int
+
+    def header_dict(self) -> dict[str, str]: ...
+
+    def charset(self) -> str | None: ...
+
+    async def read_capped(self, limit: int) -> tuple[bytes, bool]: ...
+
+    async def close(self) -> None: ...
+
+
 class DeliveryClient:
     """Sends :class:`WebhookRequest` objects; create one per event loop and reuse it.
 
@@ -105,9 +138,13 @@ class DeliveryClient:
         self.allow_private_targets = allow_private_targets
         self.transport: TransportName = transport
         self._slots = ConnectionSlots(total=max_connections, per_host=max_per_host)
-        self._transport = self._make_transport(keepalive_expiry)
-        self._timeout_extension = httpx.Timeout(self.timeout).as_dict()
-        self._urls: dict[str, httpx.URL] = {}
+        if transport == "aiohttp":
+            self._exchange: _AiohttpExchange | _HttpxExchange = _AiohttpExchange(
+                self._slots, keepalive_expiry, allow_private=allow_private_targets
+            )
+        else:
+            self._exchange = _HttpxExchange(self._slots, keepalive_expiry, self.timeout)
+        self._targets: dict[str, _Target] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: object) -> DeliveryClient:
@@ -118,35 +155,6 @@ class DeliveryClient:
             **options,  # type: ignore[arg-type]
         )
 
-    def _make_transport(self, keepalive_expiry: float) -> httpx.AsyncBaseTransport:
-        total, per_host = self._slots.total, self._slots.per_host
-        if self.transport == "httpcore":
-            limits = httpx.Limits(
-                max_connections=total,
-                max_keepalive_connections=total,
-                keepalive_expiry=keepalive_expiry,
-            )
-            return httpx.AsyncHTTPTransport(limits=limits, trust_env=False, retries=0)
-        resolver = GuardedResolver(allow_private=self.allow_private_targets)
-        aiohttp_transport = AiohttpTransport(trust_env=False)
-
-        def make_session() -> aiohttp.ClientSession:
-            # Called by the transport on its first request, inside the running loop, which
-            # aiohttp requires; the TLS context is the one httpx would use (certifi).
-            connector = aiohttp.TCPConnector(
-                limit=total,
-                limit_per_host=per_host,
-                resolver=resolver,
-                keepalive_timeout=keepalive_expiry,
-                ssl=aiohttp_transport.ssl_context,
-            )
-            return aiohttp.ClientSession(
-                connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False
-            )
-
-        aiohttp_transport.client = make_session
-        return aiohttp_transport
-
     async def __aenter__(self) -> DeliveryClient:
         return self
 
@@ -155,7 +163,7 @@ class DeliveryClient:
 
     async def aclose(self) -> None:
         """Close every pooled connection."""
-        await self._transport.aclose()
+        await self._exchange.aclose()
 
     async def send(self, request: WebhookRequest) -> SendResult:
         """POST ``request`` once and report what happened; never raises for network trouble.
@@ -164,36 +172,45 @@ class DeliveryClient:
         the (at most 4 KiB) body read gets what is left of it. Cancellation still propagates.
         """
         try:
-            url = self._parsed(request.url)
-            host_key = (url.scheme, url.host, url.port)
+            target = self._target(request.url)
         except Exception as exc:  # noqa: BLE001 - a bad stored URL is this attempt's failure
             return _failure(TransportError.OTHER, f"invalid URL: {exc}", 0.0)
-        async with self._slots.hold(host_key):
-            return await self._send_now(request, url)
+        async with self._slots.hold(target.host_key):
+            return await self._send_now(request, target)
 
-    def _parsed(self, url: str) -> httpx.URL:
-        """Endpoint URLs repeat, and parsing one (IDNA, IP checks) is a visible cost per send."""
-        parsed = self._urls.get(url)
-        if parsed is None:
-            if len(self._urls) >= 10_000:
-                self._urls.clear()
-            parsed = self._urls[url] = httpx.URL(url)
-        return parsed
+    def _target(self, url: str) -> _Target:
+        target = self._targets.get(url)
+        if target is None:
+            if len(self._targets) >= _URL_CACHE_SIZE:
+                self._targets.clear()
+            target = self._targets[url] = self._parse(url)
+        return target
 
-    async def _send_now(self, request: WebhookRequest, url: httpx.URL) -> SendResult:
+    def _parse(self, url: str) -> _Target:
+        parsed = httpx.URL(url)  # validates the scheme, host and port for both transports
+        if parsed.scheme not in ("http", "https"):
+            raise ValueError(f"unsupported scheme {parsed.scheme!r}")
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        literal = ip_literal(parsed.host)
+        problem = None
+        if literal is not None and not self.allow_private_targets:
+            problem = check_resolved([literal])
+        transport_url = yarl.URL(str(parsed), encoded=True) if self.transport == "aiohttp" else parsed
+        return _Target(transport_url, parsed.host, (parsed.scheme, parsed.host, port), problem, literal is not None)
+
+    async def _send_now(self, request: WebhookRequest, target: _Target) -> SendResult:
         started = time.perf_counter()
+        if target.literal_problem is not None:
+            message = f"refused by the SSRF guard: {target.host}: {target.literal_problem}"
+            return _failure(TransportError.BLOCKED, message, _elapsed_ms(started))
         deadline = asyncio.get_running_loop().time() + self.timeout
         try:
             async with asyncio.timeout_at(deadline):
-                problem = await self._guard(url)
+                problem = await self._pre_check(target)
                 if problem is not None:
-                    message = f"refused by the SSRF guard: {url.host}: {problem}"
+                    message = f"refused by the SSRF guard: {target.host}: {problem}"
                     return _failure(TransportError.BLOCKED, message, _elapsed_ms(started))
-                outgoing = httpx.Request(
-                    "POST", url, content=request.body, headers=[*_FIXED_HEADERS, *request.headers],
-                    extensions={"timeout": self._timeout_extension},
-                )
-                response = await self._transport.handle_async_request(outgoing)
+                answer = await self._exchange.start(target.url, request)
         except TimeoutError:
             message = f"no response within {self.timeout:g}s"
             return _failure(TransportError.TIMEOUT, message, _elapsed_ms(started))
@@ -201,43 +218,180 @@ class DeliveryClient:
             kind = classify_exception(exc)
             message = describe_exception(exc)
             if kind is TransportError.DNS:  # the resolver's message does not name the host
-                message = f"{url.host} did not resolve: {message}"
+                message = f"{target.host} did not resolve: {message}"
             return _failure(kind, message, _elapsed_ms(started))
-        return await self._finish(response, started, deadline)
+        return await self._finish(answer, started, deadline)
 
-    async def _guard(self, url: httpx.URL) -> str | None:
-        if self.allow_private_targets:
+    async def _pre_check(self, target: _Target) -> str | None:
+        # aiohttp's resolver judges names at connect time; httpcore resolves on its own, so
+        # there the name is resolved and judged first.
+        if self.allow_private_targets or target.is_literal or self.transport == "aiohttp":
             return None
-        port = url.port or (443 if url.scheme == "https" else 80)
-        # aiohttp's resolver checks names at connect time; httpcore needs the pre-check.
-        return await target_problem(url.host, port, resolve=self.transport == "httpcore")
+        return await target_problem(target.host, target.host_key[2], resolve=True)
 
-    async def _finish(self, response: httpx.Response, started: float, deadline: float) -> SendResult:
-        received = bytearray()
-        truncated = False
-        body_error: str | None = None
+    async def _finish(self, answer: _Answer, started: float, deadline: float) -> SendResult:
+        received, truncated, body_error = b"", False, None
         try:
             async with asyncio.timeout_at(deadline):
-                async for chunk in response.aiter_bytes():
-                    received += chunk
-                    if len(received) > RESPONSE_BODY_LIMIT:
-                        truncated = True
-                        break
+                received, truncated = await answer.read_capped(RESPONSE_BODY_LIMIT)
         except TimeoutError:
             body_error = "response body not complete within the timeout"
         except Exception as exc:  # noqa: BLE001 - the status already arrived; keep it
             body_error = f"reading the response body failed: {describe_exception(exc)}"
         finally:
             with contextlib.suppress(Exception):
-                await response.aclose()  # closes (not reuses) a connection left mid-body
+                await answer.close()  # closes (not reuses) a connection left mid-body
         return SendResult(
-            status=response.status_code,
-            headers=dict(response.headers.items()),
-            body=_decode(bytes(received[:RESPONSE_BODY_LIMIT]), response.charset_encoding),
+            status=answer.status,
+            headers=answer.header_dict(),
+            body=_decode(received, answer.charset()),
             duration_ms=_elapsed_ms(started),
             error_message=body_error,
             body_truncated=truncated,
         )
+
+
+# --- aiohttp ------------------------------------------------------------------------------
+
+
+class _AiohttpAnswer:
+    __slots__ = ("_response", "status")
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self.status = response.status
+
+    def header_dict(self) -> dict[str, str]:
+        return _joined_lowercase(
+            (name.decode("latin-1"), value.decode("latin-1")) for name, value in self._response.raw_headers
+        )
+
+    def charset(self) -> str | None:
+        try:
+            return self._response.charset
+        except Exception:  # noqa: BLE001 - a malformed Content-Type: fall back to UTF-8
+            return None
+
+    async def read_capped(self, limit: int) -> tuple[bytes, bool]:
+        content = self._response.content
+        received = bytearray()
+        while len(received) <= limit:
+            chunk = await content.read(limit + 1 - len(received))
+            if not chunk:
+                return bytes(received), False
+            received += chunk
+        return bytes(received[:limit]), True
+
+    async def close(self) -> None:
+        response = self._response
+        if response.content.is_eof():
+            response.release()  # the connection goes back to the pool
+        else:
+            response.close()  # a body left unread: this connection cannot be reused
+
+
+class _AiohttpExchange:
+    """POSTs through one aiohttp session, created on first use inside the running loop."""
+
+    def __init__(self, slots: ConnectionSlots, keepalive_expiry: float, *, allow_private: bool) -> None:
+        self._limits = (slots.total, slots.per_host)
+        self._keepalive_expiry = keepalive_expiry
+        self._resolver = GuardedResolver(allow_private=allow_private)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        total, per_host = self._limits
+        connector = aiohttp.TCPConnector(
+            limit=total,
+            limit_per_host=per_host,
+            resolver=self._resolver,
+            keepalive_timeout=self._keepalive_expiry,
+            ssl=ssl.create_default_context(cafile=certifi.where()),
+        )
+        # The timeout is the client's own deadline (asyncio.timeout_at), not aiohttp's.
+        return aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            trust_env=False,
+            timeout=aiohttp.ClientTimeout(total=None, connect=None, sock_read=None, sock_connect=None),
+            auto_decompress=False,
+            skip_auto_headers=("Accept",),
+        )
+
+    async def start(self, url: yarl.URL, request: WebhookRequest) -> _AiohttpAnswer:
+        session = self._session
+        if session is None:
+            session = self._session = self._open()
+        response = await session.request(
+            "POST", url, data=request.body, headers=[*_FIXED_HEADERS, *request.headers], allow_redirects=False
+        )
+        return _AiohttpAnswer(response)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+# --- httpx over httpcore --------------------------------------------------------------------
+
+
+class _HttpxAnswer:
+    __slots__ = ("_response", "status")
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+        self.status = response.status_code
+
+    def header_dict(self) -> dict[str, str]:
+        return dict(self._response.headers.items())
+
+    def charset(self) -> str | None:
+        return self._response.charset_encoding
+
+    async def read_capped(self, limit: int) -> tuple[bytes, bool]:
+        received = bytearray()
+        async for chunk in self._response.aiter_bytes():
+            received += chunk
+            if len(received) > limit:
+                return bytes(received[:limit]), True
+        return bytes(received), False
+
+    async def close(self) -> None:
+        await self._response.aclose()
+
+
+class _HttpxExchange:
+    """POSTs through httpx's own transport, which respx can mock."""
+
+    def __init__(self, slots: ConnectionSlots, keepalive_expiry: float, timeout: float) -> None:
+        limits = httpx.Limits(
+            max_connections=slots.total, max_keepalive_connections=slots.total, keepalive_expiry=keepalive_expiry
+        )
+        self._transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False, retries=0)
+        self._timeout_extension = httpx.Timeout(timeout).as_dict()
+
+    async def start(self, url: httpx.URL, request: WebhookRequest) -> _HttpxAnswer:
+        outgoing = httpx.Request(
+            "POST", url, content=request.body, headers=[*_FIXED_HEADERS, *request.headers],
+            extensions={"timeout": self._timeout_extension},
+        )
+        return _HttpxAnswer(await self._transport.handle_async_request(outgoing))
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
+
+
+# --- shared -------------------------------------------------------------------------------
+
+
+def _joined_lowercase(pairs) -> dict[str, str]:
+    """Header names lowercased, repeated headers joined with ", " (as httpx presents them)."""
+    headers: dict[str, str] = {}
+    for name, value in pairs:
+        key = name.lower()
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    return headers
 
 
 def _decode(data: bytes, charset: str | None) -> str:

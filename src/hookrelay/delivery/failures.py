@@ -1,13 +1,11 @@
 """Turn whatever the HTTP stack raised into a :class:`TransportError` kind and a short message.
 
-Why not simply ``isinstance(exc, httpx.ConnectTimeout)``: the two transports report the same
-failure differently, and httpx-aiohttp's exception mapping is lossy. It maps
-``aiohttp.ClientConnectorError`` (e.g. "connection refused") to ``httpx.ConnectTimeout``,
-because it tests its table in order and ``ClientConnectionError -> ConnectTimeout`` matches
-first. The original exception is always kept as ``__cause__``, so we walk the chain from the
-innermost exception outwards and take the first one we recognise: the innermost is the
-most specific (``socket.gaierror`` under a DNS error, ``ssl.SSLCertVerificationError`` under
-a connect error, ``ConnectionRefusedError`` under a misnamed timeout).
+Why not simply ``isinstance(exc, httpx.ConnectTimeout)``: the two transports (aiohttp and
+httpx over httpcore) report the same failure with different exception types, and each wraps
+the cause differently. So we walk the chain from the innermost exception outwards and take
+the first one we recognise: the innermost is the most specific (``socket.gaierror`` under a
+DNS error, ``ssl.SSLCertVerificationError`` under a connect error, ``ConnectionRefusedError``
+under aiohttp's ``ClientConnectorError``).
 """
 
 from __future__ import annotations
