@@ -71,10 +71,13 @@ class _StderrLineLogger:
     debug = info = warning = warn = error = critical = exception = fatal = log = msg
 
 
-def configure_logging(log_format: str = "json", level: int = logging.INFO) -> None:
+def configure_logging(log_format: str = "json", level: int | str = logging.INFO) -> None:
     """hookrelay's own lines are rendered by structlog and written straight to stderr (going
     through the standard library's handlers cost about a fifth of a ``POST /v1/jobs``); other
-    libraries' lines go through a ``logging`` handler with the same processors."""
+    libraries' lines go through a ``logging`` handler with the same processors. ``level`` is a
+    ``logging`` level or its name (``"debug"``, ``"info"``, …)."""
+    if isinstance(level, str):
+        level = logging.getLevelNamesMapping()[level.upper()]
     shared: list = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,

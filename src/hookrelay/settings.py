@@ -46,6 +46,7 @@ class Settings:
     job_modules: tuple[str, ...] = ()
     retention: timedelta = timedelta(days=30)
     log_format: str = field(default_factory=lambda: "console" if sys.stderr.isatty() else "json")
+    log_level: str = "info"
     api_url: str = "http://127.0.0.1:8080"
     api_key: str | None = None
 
@@ -127,6 +128,16 @@ def _parse_log_format(name: str, raw: str) -> str:
     return raw
 
 
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _parse_log_level(name: str, raw: str) -> str:
+    level = raw.strip().lower()
+    if level not in _LOG_LEVELS:
+        raise SettingsError(f"{name}={raw!r} must be one of {', '.join(_LOG_LEVELS)}")
+    return level
+
+
 def _parse_modules(name: str, raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
@@ -154,6 +165,7 @@ _PARSERS = {
     "job_modules": ("HOOKRELAY_JOB_MODULES", _parse_modules),
     "retention": ("HOOKRELAY_RETENTION", _parse_positive_duration),
     "log_format": ("HOOKRELAY_LOG_FORMAT", _parse_log_format),
+    "log_level": ("HOOKRELAY_LOG_LEVEL", _parse_log_level),
     "api_url": ("HOOKRELAY_API_URL", _text),
     "api_key": ("HOOKRELAY_API_KEY", _text),
 }

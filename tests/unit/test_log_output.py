@@ -68,3 +68,11 @@ def test_exceptions_are_rendered_into_the_line(monkeypatch, restore_logging):
     assert line["level"] == "error"
     assert "ValueError: bad key hr_***" in line["exception"]
     assert API_KEY not in stream.getvalue()
+
+
+def test_level_by_name_lets_debug_lines_through(monkeypatch, restore_logging):
+    stream = TextOnlyStream()
+    monkeypatch.setattr(sys, "stderr", stream)
+    configure_logging("json", "debug")
+    get_logger("hookrelay.test").debug("shown_at_debug")
+    assert [json.loads(line)["event"] for line in stream.getvalue().splitlines()] == ["shown_at_debug"]

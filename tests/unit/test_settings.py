@@ -74,6 +74,12 @@ def test_explicit_log_format_overrides_tty_detection(monkeypatch: pytest.MonkeyP
     assert load_settings({"HOOKRELAY_LOG_FORMAT": "console"}).log_format == "console"
 
 
+def test_log_level_defaults_to_info_and_accepts_any_case() -> None:
+    assert load_settings({}).log_level == "info"
+    assert load_settings({"HOOKRELAY_LOG_LEVEL": "DEBUG"}).log_level == "debug"
+    assert load_settings({"HOOKRELAY_LOG_LEVEL": "warning"}).log_level == "warning"
+
+
 def test_given_mapping_is_used_instead_of_process_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -256,6 +262,7 @@ BAD_VALUES: list[tuple[str, str]] = (
         )
     ]
     + [("HOOKRELAY_LOG_FORMAT", raw) for raw in ("text", "pretty", "xml", "jsonl", "plain")]
+    + [("HOOKRELAY_LOG_LEVEL", raw) for raw in ("verbose", "trace", "20", "critical!")]
     + [
         ("HOOKRELAY_RETRY_SCHEDULE", raw)
         for raw in ("0s,,1h", "0s,1h,", ",", "0s,1x", "soon", "0s;1h", "10,20")

@@ -13,7 +13,7 @@ from hookrelay.settings import load_settings
 def create_production_app() -> Litestar:
     settings = load_settings()
     settings.require_production_services()
-    configure_logging(settings.log_format)
+    configure_logging(settings.log_format, settings.log_level)
     setup_broker(settings)
     import hookrelay.queue.actors  # noqa: F401  (registers the enqueuer)
 

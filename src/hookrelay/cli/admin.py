@@ -7,10 +7,10 @@ import json
 
 import click
 
-from hookrelay.db.engine import Database
-from hookrelay.db.migrations import SchemaBehind, ensure_schema_current, upgrade
-from hookrelay.services.applications import create_application
 from hookrelay.settings import load_settings
+
+# The database modules (SQLAlchemy, alembic) are imported by the commands that use them:
+# at the top they cost every ``hookrelay`` command, even ``--help``, two seconds on a small machine.
 
 
 @click.group()
@@ -21,6 +21,8 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply every migration (alembic upgrade head)."""
+    from hookrelay.db.migrations import upgrade
+
     settings = load_settings()
     upgrade(settings.database_url)
     click.echo("database schema is current")
@@ -36,6 +38,10 @@ def apps() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 def apps_create(name: str, as_json: bool) -> None:
     """Create an application and print its first API key."""
+    from hookrelay.db.engine import Database
+    from hookrelay.db.migrations import SchemaBehind, ensure_schema_current
+    from hookrelay.services.applications import create_application
+
     settings = load_settings()
     try:
         ensure_schema_current(settings.database_url)

@@ -72,7 +72,7 @@ def run_dev(*, bind: str | None, data_dir: str) -> None:
     folder = Path(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
     settings = _dev_settings(bind, folder)
-    configure_logging(settings.log_format)
+    configure_logging(settings.log_format, settings.log_level)
     upgrade(settings.database_url)
     api_key = asyncio.run(_default_api_key(settings, folder))
 

@@ -108,4 +108,5 @@ set_enqueuers(enqueue_job, enqueue_deliveries, queued_deliveries)
 
 def configure_worker_process() -> None:
     """Called by the worker entry point: logging before any message is handled."""
-    configure_logging(load_settings().log_format)
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)
