@@ -9,8 +9,12 @@ $(CURDIR)/.tools/bin/uv:
 	python3 -m venv .tools
 	.tools/bin/pip install -q uv==$(UV_VERSION)
 
+# Bytecode is compiled at install time: where PYTHONDONTWRITEBYTECODE is set (CI images often
+# set it) Python would otherwise compile every module again in every process it starts, which
+# doubled the start-up of each hookrelay process and slows every test that spawns one.
 install: $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
+	$(UV) run --frozen python -m compileall -q src >/dev/null
 
 ## make run: start `hookrelay dev` (SQLite + in-process broker); prints URL, API key, admin token
 run: install

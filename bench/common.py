@@ -347,6 +347,10 @@ class NoiseMonitor:
         self.phase = "setup"
         self.phases: dict[str, dict] = {}
         self._previous: dict[int, int] = {}
+        # Every pid ever seen in this run's tree: a process whose parent was stopped first (a
+        # Dramatiq worker process outliving its master for a moment) is re-parented to init,
+        # and must not then count as foreign.
+        self._ours: set[int] = {os.getpid()}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="noise-monitor", daemon=True)
 
@@ -368,7 +372,8 @@ class NoiseMonitor:
             self._sample(count=True)
 
     def _sample(self, *, count: bool) -> None:
-        ours = set(descendants(os.getpid())) | {os.getpid()}
+        self._ours.update(descendants(os.getpid()))
+        ours = self._ours
         current: dict[int, int] = {}
         phase = self.phases.setdefault(self.phase, {"foreign_cpu_s": 0.0, "by_kind": {}})
         for entry in Path("/proc").iterdir():

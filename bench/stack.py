@@ -13,7 +13,6 @@ from bench.common import (
     LOGS,
     Proc,
     child_env,
-    cmdline,
     database_url,
     descendants,
     free_port,
@@ -147,11 +146,11 @@ class HookrelayStack:
             self.stop(name)
 
     def worker_processes(self) -> list[int]:
-        """The Dramatiq worker processes (children of the master that ``hookrelay worker`` execs)."""
+        """The Dramatiq worker processes: the children ``hookrelay worker`` (Dramatiq's master) forks."""
         proc = self.procs.get("worker")
         if proc is None:
             return []
-        return [pid for pid in descendants(proc.pid) if "dramatiq" in cmdline(pid)]
+        return descendants(proc.pid)
 
     def wait_worker_ready(self, expected: int, timeout: float = 30.0) -> list[int]:
         """Wait until ``expected`` worker processes exist and their RSS stops growing (booted)."""

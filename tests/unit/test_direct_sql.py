@@ -28,3 +28,20 @@ def test_json_columns_are_wrapped_and_others_left_alone():
     assert isinstance(row["input"], Jsonb) and row["input"].obj == {"a": [1, 2]}
     assert row["metadata"] is None  # SQL NULL, not JSON null
     assert row["id"] == "job_1" and row["created_at"] is now
+
+
+def test_rows_travel_as_one_json_parameter_typed_as_the_columns():
+    from hookrelay.db.direct import insert_rows_statement, rows_param
+
+    sql = insert_rows_statement(Job.__table__, ("id", "input", "created_at"), "jobs")
+    assert sql == (
+        'INSERT INTO jobs (id, input, created_at) SELECT r."id", r."input", r."created_at" '
+        'FROM jsonb_to_recordset(%(jobs)s::jsonb) AS r("id" VARCHAR(40), "input" jsonb, '
+        '"created_at" TIMESTAMP WITH TIME ZONE)'
+    )
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [{"id": "job_1", "input": {"a": 1}, "created_at": now}, {"id": "job_2", "input": None, "created_at": now}]
+    assert rows_param(rows) == (
+        '[{"id":"job_1","input":{"a":1},"created_at":"2026-01-01T00:00:00Z"},'
+        '{"id":"job_2","input":null,"created_at":"2026-01-01T00:00:00Z"}]'
+    )

@@ -250,9 +250,9 @@ class Dispatcher:
 
         database = self.services.database
         if database.is_postgres and not stranded and not gone_endpoints and not breakers.results_to_record(health):
-            # The common case: attempts and outcomes only, by psycopg itself in one round trip.
+            # The common case: attempts and outcomes only, by psycopg itself in one statement.
             async def write() -> int:
-                async with database.driver_connection() as driver, driver.pipeline(), driver.transaction():
+                async with database.driver_connection(autocommit=True) as driver:
                     return await deliveries_repo.record_outcomes_direct(driver, attempt_rows, outcomes)
 
             applied = await database.retry_on_deadlock(write)

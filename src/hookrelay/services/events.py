@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hookrelay.db import direct
 from hookrelay.db.repositories import deliveries as deliveries_repo
 from hookrelay.db.repositories import endpoints as endpoints_repo
 from hookrelay.db.repositories import events as events_repo
@@ -149,16 +148,15 @@ async def record_event(
 
 async def _record_event_direct(driver, *, app_id: str, event_type: str, data: object, now: datetime,
                                retry_schedule: Sequence[timedelta], outbox: Outbox) -> RecordedEvent:
-    """``record_event`` for ``POST /v1/events`` on PostgreSQL, by psycopg itself in pipeline
-    mode: BEGIN and the endpoint lookup go in one round trip, both INSERTs and COMMIT in one."""
+    """``record_event`` for ``POST /v1/events`` on PostgreSQL, by psycopg itself in autocommit:
+    the endpoint lookup, then the event and its deliveries in one statement."""
     cursor = await driver.execute(endpoints_repo.ENABLED_ENDPOINTS_SQL, {"app_id": app_id})
     candidates = [{"id": row[0], "event_types": row[1]} for row in await cursor.fetchall()]
     plan = plan_event(
         app_id=app_id, event_type=event_type, data=data, now=now, candidates=candidates,
         retry_schedule=retry_schedule, with_outbox=True,
     )
-    await direct.insert_rows(driver, events_repo.events, [plan.event_row])
-    await direct.insert_rows(driver, deliveries_repo.deliveries, plan.delivery_rows)
+    await events_repo.insert_event_with_deliveries_direct(driver, plan.event_row, plan.delivery_rows)
     if plan.announce:
         outbox.delivery_ids.extend(row["id"] for row in plan.delivery_rows)
     return RecordedEvent(plan.id, now, plan.delivery_rows)
@@ -186,8 +184,8 @@ async def publish_event(
     now, outbox = utcnow(), Outbox()
     schedule = services.settings.retry_schedule
     if idempotency is None and services.database.is_postgres:
-        # The common case: three statements by psycopg itself instead of through SQLAlchemy.
-        async with services.database.driver_connection() as driver, driver.pipeline(), driver.transaction():
+        # The common case: two statements by psycopg itself instead of through SQLAlchemy.
+        async with services.database.driver_connection(autocommit=True) as driver:
             event = await _record_event_direct(
                 driver, app_id=app_id, event_type=event_type, data=data, now=now, retry_schedule=schedule, outbox=outbox
             )

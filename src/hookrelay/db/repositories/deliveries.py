@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from psycopg.rows import dict_row
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookrelay.db import direct
@@ -214,26 +216,37 @@ async def finish_attempts(connection: AsyncConnection, outcomes: list[dict]) -> 
     return result.rowcount
 
 
-FINISH_ATTEMPT_SQL = (
-    "UPDATE deliveries SET "
-    + ", ".join(f"{column} = %(new_{column})s" for column in OUTCOME_COLUMNS)
-    + " WHERE id = %(delivery_id)s AND status IN ('pending', 'retrying') AND attempts = %(expected_attempts)s"
-)
+@lru_cache(maxsize=8)
+def record_outcomes_statement(attempt_columns: tuple[str, ...]) -> str:
+    """One statement for ``record_attempts`` + ``finish_attempts``: the attempt rows and the
+    guarded outcome updates, each batch one JSON parameter (``hookrelay.db.direct``); it
+    returns how many outcomes applied. The guard is :func:`finish_attempt`'s: still
+    undelivered, and no attempt recorded since."""
+    dialect = postgresql.dialect()
+    typed = [("delivery_id", "text"), ("expected_attempts", "integer")]
+    typed += [(column, deliveries.c[column].type.compile(dialect=dialect)) for column in OUTCOME_COLUMNS]
+    definitions = ", ".join(f'"{name}" {sql_type}' for name, sql_type in typed)
+    undelivered = ", ".join(f"'{status}'" for status in UNDELIVERED)
+    return (
+        f"WITH recorded AS ({direct.insert_rows_statement(attempts, attempt_columns, 'attempts')}), "
+        f"finished AS (UPDATE deliveries AS d SET {', '.join(f'{c} = o.{c}' for c in OUTCOME_COLUMNS)} "
+        f"FROM jsonb_to_recordset(%(outcomes)s::jsonb) AS o({definitions}) "
+        f"WHERE d.id = o.delivery_id AND d.status IN ({undelivered}) AND d.attempts = o.expected_attempts "
+        "RETURNING d.id) "
+        "SELECT count(*) FROM finished"
+    )
 
 
 async def record_outcomes_direct(driver_connection, attempt_rows: list[dict], outcomes: list[dict]) -> int:
-    """``record_attempts`` + ``finish_attempts`` by psycopg itself (``hookrelay.db.direct``), to be
-    run inside one transaction in pipeline mode. Returns how many outcomes applied."""
-    await direct.insert_rows(driver_connection, attempts, attempt_rows)
-    if not outcomes:
+    """``record_attempts`` + ``finish_attempts`` by psycopg itself in one autocommit statement
+    (atomic by itself). Each outcome has ``delivery_id``, ``expected_attempts`` and every
+    OUTCOME_COLUMNS value. Returns how many outcomes applied."""
+    if not attempt_rows:
         return 0
-    async with driver_connection.cursor() as cursor:
-        await cursor.executemany(FINISH_ATTEMPT_SQL, [
-            {"delivery_id": o["delivery_id"], "expected_attempts": o["expected_attempts"],
-             **{f"new_{column}": o[column] for column in OUTCOME_COLUMNS}}
-            for o in outcomes
-        ])
-        return cursor.rowcount
+    params = {"attempts": direct.rows_param(attempt_rows), "outcomes": direct.rows_param(outcomes)}
+    cursor = await driver_connection.execute(record_outcomes_statement(tuple(attempt_rows[0])), params)
+    (applied,) = await cursor.fetchone()
+    return applied
 
 
 async def finish_attempt(

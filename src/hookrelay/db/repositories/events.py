@@ -1,16 +1,41 @@
 from __future__ import annotations
 
+from functools import lru_cache
+
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hookrelay.db.models import Event
+from hookrelay.db import direct
+from hookrelay.db.models import Delivery, Event
 
 events = Event.__table__
+_deliveries = Delivery.__table__
 
 
 async def insert_event(connection: AsyncConnection, row: dict) -> None:
     """``row`` as ``services.events.plan_event`` builds it."""
     await connection.execute(insert(events), row)
+
+
+@lru_cache(maxsize=8)
+def _event_with_deliveries_statement(event_columns: tuple[str, ...], delivery_columns: tuple[str, ...]) -> str:
+    return (
+        f"WITH new_event AS ({direct.insert_statement(events, event_columns)}) "
+        + direct.insert_rows_statement(_deliveries, delivery_columns, "deliveries")
+    )
+
+
+async def insert_event_with_deliveries_direct(driver_connection, row: dict, delivery_rows: list[dict]) -> None:
+    """The event and its deliveries (as ``plan_event`` builds them) in one statement, by psycopg
+    itself (``hookrelay.db.direct``): atomic by itself, so autocommit needs no transaction."""
+    event_columns = tuple(row)
+    params = direct.adapt_row(events, row)
+    if not delivery_rows:
+        await driver_connection.execute(direct.insert_statement(events, event_columns), params)
+        return
+    delivery_columns = tuple(delivery_rows[0])
+    params["deliveries"] = direct.rows_param(delivery_rows)
+    await driver_connection.execute(_event_with_deliveries_statement(event_columns, delivery_columns), params)
 
 
 async def get_event(connection: AsyncConnection, event_id: str, *, app_id: str) -> dict | None:
