@@ -395,6 +395,8 @@ class NoiseMonitor:
             if delta <= 0:
                 continue
             command = cmdline(pid)
+            if command.startswith("postgres"):
+                continue  # a backend ("postgres: user hookrelay_bench_… ") serves this run
             kind = next((k for k in _WATCHED if k in command), None)
             if kind is None:
                 continue  # kernel threads, PostgreSQL, Redis: shared or negligible
