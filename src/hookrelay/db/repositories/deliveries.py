@@ -109,7 +109,7 @@ async def sendable_rows(connection: AsyncConnection, ids: list[str]) -> list[dic
 CLAIM_SQL = """
 WITH own AS (
     SELECT id FROM deliveries
-    WHERE id = ANY(%(ids)s) AND status IN ('pending', 'retrying') AND next_attempt_at <= %(now)s
+    WHERE id = ANY(string_to_array(%(ids)s, ',')) AND status IN ('pending', 'retrying') AND next_attempt_at <= %(now)s
       AND (locked_until IS NULL OR locked_until < %(now)s)
     ORDER BY id
     FOR UPDATE SKIP LOCKED
@@ -117,7 +117,7 @@ WITH own AS (
     SELECT id FROM deliveries
     WHERE status IN ('pending', 'retrying') AND next_attempt_at <= %(now)s
       AND (locked_until IS NULL OR locked_until < %(now)s)
-      AND NOT (id = ANY(%(ids)s))
+      AND NOT (id = ANY(string_to_array(%(ids)s, ',')))
     ORDER BY next_attempt_at
     LIMIT %(fill)s
     FOR UPDATE SKIP LOCKED
@@ -144,10 +144,12 @@ ORDER BY leased.id
 async def claim_direct(
     driver_connection, delivery_ids: list[str], *, now: datetime, lease: timedelta, fill_to: int = 0
 ) -> list[dict]:
-    """``claim`` on PostgreSQL by psycopg itself, in autocommit: the one statement is atomic."""
+    """``claim`` on PostgreSQL by psycopg itself, in autocommit: the one statement is atomic.
+    The ids travel as one comma-separated string: psycopg adapting a list costs a visible part
+    of a worker's CPU when each message carries a single id."""
     async with driver_connection.cursor(row_factory=dict_row) as cursor:
         await cursor.execute(CLAIM_SQL, {
-            "ids": list(delivery_ids), "now": now, "until": now + lease,
+            "ids": ",".join(delivery_ids), "now": now, "until": now + lease,
             "fill": max(0, fill_to - len(delivery_ids)),
         })
         rows = await cursor.fetchall()
