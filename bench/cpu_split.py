@@ -1,0 +1,143 @@
+"""Where the CPU goes: CPU-seconds per kind of process (api, worker, scheduler, postgres, redis,
+receiver, wrk) while one bench shape runs, and per item (request or delivery). The figures in
+the README's "what changed" list were found this way, then explained with ``py-spy``.
+
+    uv run python -m bench.cpu_split submission   # wrk POST /v1/jobs against `hookrelay api` alone
+    uv run python -m bench.cpu_split end_to_end   # wrk POST /v1/events with worker + scheduler running
+    uv run python -m bench.cpu_split drain        # one 20,000-delivery drain (from worker start)
+
+Reads /proc; Linux only. One run, no repetitions: a diagnostic, not a benchmark figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import LOGS, REDIS_HOOKRELAY_DB, cmdline, flush_redis  # noqa: E402
+from bench.config import Config  # noqa: E402
+from bench.stack import HookrelayStack, Receiver  # noqa: E402
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _kind(pid: int) -> str:
+    command = cmdline(pid)
+    for marker, kind in (("postgres", "postgres"), ("redis-server", "redis"), ("bench.receiver", "receiver"),
+                         (" api", "api"), ("scheduler", "scheduler"), (" worker", "worker")):
+        if marker in command:
+            return kind
+    return "wrk" if command.startswith("wrk") else "other"
+
+
+def _cpu_by_pid() -> dict[int, tuple[int, str]]:
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            found[int(entry.name)] = (int(fields[11]) + int(fields[12]), _kind(int(entry.name)))
+    return found
+
+
+def report(before: dict, after: dict, items: float, wall: float, unit: str) -> None:
+    by_kind: dict[str, float] = {}
+    for pid, (ticks, kind) in after.items():
+        used = ticks - before.get(pid, (0, kind))[0]
+        if used > 0:
+            by_kind[kind] = by_kind.get(kind, 0.0) + used / _TICKS
+    for kind, seconds in sorted(by_kind.items(), key=lambda pair: -pair[1]):
+        print(f"  {kind:10s} {seconds:6.2f} CPU-s  {1000 * seconds / items:6.3f} ms per {unit}")
+    print(f"  total      {sum(by_kind.values()):6.2f} CPU-s of {os.cpu_count() * wall:.1f} available")
+
+
+def _wrk_shape(path: str, body: str, with_workers: bool, seconds: float) -> None:
+    from bench.wrk import run_wrk
+
+    receiver = Receiver(LOGS / "cpu_split") if with_workers else None
+    stack = HookrelayStack("cpu_split", api_workers=1, redis_db=REDIS_HOOKRELAY_DB)
+    try:
+        stack.create_database()
+        stack.start_api()
+        if receiver is not None:
+            stack.create_endpoint(receiver.url(0))
+            stack.start_worker()
+            stack.start_scheduler()
+            stack.wait_worker_ready(expected=os.cpu_count() or 1)
+        target = dict(body=body, headers=stack.headers(), connections=32, threads=2)
+        run_wrk(stack.base + path, seconds=2, **target)  # warm-up
+        time.sleep(1)
+        before, started = _cpu_by_pid(), time.time()
+        result = run_wrk(stack.base + path, seconds=seconds, **target)
+        after, wall = _cpu_by_pid(), time.time() - started
+        print(f"POST {path}: {result['rps']:.0f} req/s, p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms")
+        report(before, after, result["rps"] * seconds, wall, "request")
+    finally:
+        stack.stop_all()
+        if receiver is not None:
+            receiver.stop()
+
+
+def _drain(count: int) -> None:
+    from bench import scenario_drain
+    from bench.backlog import make_events
+
+    receiver = Receiver(LOGS / "cpu_split")
+    stack = HookrelayStack("cpu_split", api_workers=1, redis_db=REDIS_HOOKRELAY_DB)
+    marks: dict = {}
+    start_worker, stop = stack.start_worker, stack.stop
+
+    def start_worker_measured(*args, **kwargs) -> None:
+        marks["before"], marks["started"] = _cpu_by_pid(), time.time()
+        start_worker(*args, **kwargs)
+
+    def stop_measured(name: str) -> None:
+        if name == "worker" and "after" not in marks:
+            marks["after"], marks["wall"] = _cpu_by_pid(), time.time() - marks["started"]
+        stop(name)
+
+    stack.start_worker, stack.stop = start_worker_measured, stop_measured  # type: ignore[method-assign]
+    try:
+        stack.create_database()
+        stack.start_api()
+        endpoint_ids = [stack.create_endpoint(receiver.url(0))]
+        result = scenario_drain.hookrelay_rep(stack, receiver, endpoint_ids, make_events(count), count, Config())
+        print(f"drain {count}: {result['rate'] or 0:.0f} deliveries/s over {result['seconds'] or 0:.1f} s; "
+              f"first 2xx {result['start_to_first_2xx_s'] or 0:.2f} s after the worker started")
+        report(marks["before"], marks["after"], count, marks["wall"], "delivery")
+    finally:
+        stack.stop_all()
+        receiver.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("shape", choices=("submission", "end_to_end", "drain"))
+    parser.add_argument("--seconds", type=float, default=10.0, help="wrk duration (submission, end_to_end)")
+    parser.add_argument("--deliveries", type=int, default=20_000, help="backlog size (drain)")
+    args = parser.parse_args(argv)
+    LOGS.mkdir(parents=True, exist_ok=True)
+    flush_redis(REDIS_HOOKRELAY_DB)
+    try:
+        if args.shape == "drain":
+            _drain(args.deliveries)
+        else:
+            from bench.scenario_end_to_end import EVENT_BODY
+            from bench.scenario_submission import JOB_BODY
+
+            path, body = ("/v1/jobs", JOB_BODY) if args.shape == "submission" else ("/v1/events", EVENT_BODY)
+            _wrk_shape(path, body, with_workers=args.shape == "end_to_end", seconds=args.seconds)
+    finally:
+        flush_redis(REDIS_HOOKRELAY_DB)
+
+
+if __name__ == "__main__":
+    main()
