@@ -245,6 +245,13 @@ async def receiver() -> AsyncIterator[tuple[int, list[web.Request], list[bytes]]
     async def redirect(request: web.Request) -> web.Response:
         raise web.HTTPFound("/ok")
 
+    async def headers(request: web.Request) -> web.Response:
+        response = web.Response(text="ok")
+        response.headers.add("x-note", "café")  # sent as UTF-8
+        response.headers.add("x-multi", "a")
+        response.headers.add("X-Multi", "b")
+        return response
+
     async def slow(request: web.Request) -> web.Response:
         await asyncio.sleep(5)
         return web.Response(text="late")
@@ -253,6 +260,7 @@ async def receiver() -> AsyncIterator[tuple[int, list[web.Request], list[bytes]]
     app.router.add_post("/ok", ok)
     app.router.add_post("/big", big)
     app.router.add_post("/redirect", redirect)
+    app.router.add_post("/headers", headers)
     app.router.add_post("/slow", slow)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
     await runner.setup()
@@ -308,3 +316,12 @@ async def test_aiohttp_transport_failures(make_client, receiver) -> None:
     assert refused.error is TransportError.CONNECTION
     unknown = await client.send(_request(f"http://nowhere.test:{port}/ok"))
     assert unknown.error is TransportError.DNS
+
+
+async def test_aiohttp_transport_reads_headers_as_httpx_does(make_client, receiver) -> None:
+    port, _, _ = receiver
+    result = await make_client(transport="aiohttp", allow_private_targets=True).send(
+        _request(f"http://127.0.0.1:{port}/headers")
+    )
+    assert result.headers["x-note"] == "café"  # UTF-8, not Latin-1 mojibake
+    assert result.headers["x-multi"] == "a, b"  # names lowercased, repeats joined

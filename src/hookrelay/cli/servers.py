@@ -65,6 +65,10 @@ def worker(processes: int | None, threads: int) -> None:
     from dramatiq.cli import make_argument_parser
 
     _import_worker_modules()
+    if sys.argv[0].endswith("__main__.py"):
+        # Started as `python -m hookrelay worker`: Dramatiq reloads on SIGHUP by executing
+        # sys.argv again, which needs an executable first.
+        sys.argv = [sys.executable, "-m", "hookrelay", *sys.argv[1:]]
     arguments = make_argument_parser().parse_args([
         "hookrelay.queue.worker_entry",
         "--processes", str(processes or os.cpu_count() or 1),

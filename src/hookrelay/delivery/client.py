@@ -263,7 +263,7 @@ class _AiohttpAnswer:
 
     def header_dict(self) -> dict[str, str]:
         return _joined_lowercase(
-            (name.decode("latin-1"), value.decode("latin-1")) for name, value in self._response.raw_headers
+            (_header_text(name), _header_text(value)) for name, value in self._response.raw_headers
         )
 
     def charset(self) -> str | None:
@@ -392,6 +392,15 @@ def _joined_lowercase(pairs) -> dict[str, str]:
         key = name.lower()
         headers[key] = f"{headers[key]}, {value}" if key in headers else value
     return headers
+
+
+def _header_text(raw: bytes) -> str:
+    """UTF-8 when it is (as httpx reads headers, so both transports store the same text), else
+    Latin-1, which decodes any byte."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
 
 
 def _decode(data: bytes, charset: str | None) -> str:
