@@ -75,13 +75,6 @@ def rows_param(rows: list[dict]) -> str:
     return _encode_json(rows)
 
 
-async def insert_rows(driver_connection, table: Table, rows: list[dict]) -> None:
-    """One INSERT per row, sent in one pipeline (psycopg's executemany)."""
-    if not rows:
-        return
-    statement = insert_statement(table, tuple(rows[0]))
-    async with driver_connection.cursor() as cursor:
-        if len(rows) == 1:
-            await cursor.execute(statement, adapt_row(table, rows[0]))
-        else:
-            await cursor.executemany(statement, [adapt_row(table, row) for row in rows])
+async def insert_row(driver_connection, table: Table, row: dict) -> None:
+    """One INSERT of ``row`` (several rows: :func:`insert_rows_statement`)."""
+    await driver_connection.execute(insert_statement(table, tuple(row)), adapt_row(table, row))

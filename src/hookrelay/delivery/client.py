@@ -38,8 +38,7 @@ import yarl
 from hookrelay.delivery.failures import classify_exception, describe_exception
 from hookrelay.delivery.request import WebhookRequest
 from hookrelay.delivery.slots import ConnectionSlots
-from hookrelay.delivery.ssrf import GuardedResolver, ip_literal, target_problem
-from hookrelay.domain.addresses import check_resolved
+from hookrelay.delivery.ssrf import GuardedResolver, target_problem
 from hookrelay.domain.outcomes import AttemptResult, TransportError
 
 if TYPE_CHECKING:
@@ -92,9 +91,6 @@ class _Target:
     url: httpx.URL | yarl.URL
     host: str
     host_key: tuple[str, str, int]
-    #: The SSRF verdict when the host is an IP literal; names are judged when resolved.
-    literal_problem: str | None
-    is_literal: bool
 
 
 class _Answer(Protocol):
@@ -191,22 +187,15 @@ class DeliveryClient:
         if parsed.scheme not in ("http", "https"):
             raise ValueError(f"unsupported scheme {parsed.scheme!r}")
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        literal = ip_literal(parsed.host)
-        problem = None
-        if literal is not None and not self.allow_private_targets:
-            problem = check_resolved([literal])
         transport_url = yarl.URL(str(parsed), encoded=True) if self.transport == "aiohttp" else parsed
-        return _Target(transport_url, parsed.host, (parsed.scheme, parsed.host, port), problem, literal is not None)
+        return _Target(transport_url, parsed.host, (parsed.scheme, parsed.host, port))
 
     async def _send_now(self, request: WebhookRequest, target: _Target) -> SendResult:
         started = time.perf_counter()
-        if target.literal_problem is not None:
-            message = f"refused by the SSRF guard: {target.host}: {target.literal_problem}"
-            return _failure(TransportError.BLOCKED, message, _elapsed_ms(started))
         deadline = asyncio.get_running_loop().time() + self.timeout
         try:
             async with asyncio.timeout_at(deadline):
-                problem = await self._pre_check(target)
+                problem = await self._guard(target)
                 if problem is not None:
                     message = f"refused by the SSRF guard: {target.host}: {problem}"
                     return _failure(TransportError.BLOCKED, message, _elapsed_ms(started))
@@ -222,12 +211,12 @@ class DeliveryClient:
             return _failure(kind, message, _elapsed_ms(started))
         return await self._finish(answer, started, deadline)
 
-    async def _pre_check(self, target: _Target) -> str | None:
-        # aiohttp's resolver judges names at connect time; httpcore resolves on its own, so
-        # there the name is resolved and judged first.
-        if self.allow_private_targets or target.is_literal or self.transport == "aiohttp":
+    async def _guard(self, target: _Target) -> str | None:
+        if self.allow_private_targets:
             return None
-        return await target_problem(target.host, target.host_key[2], resolve=True)
+        # IP literals are judged here; aiohttp's resolver judges names at connect time, while
+        # httpcore resolves on its own, so there the name is resolved and judged first.
+        return await target_problem(target.host, target.host_key[2], resolve=self.transport == "httpcore")
 
     async def _finish(self, answer: _Answer, started: float, deadline: float) -> SendResult:
         received, truncated, body_error = b"", False, None

@@ -73,7 +73,7 @@ async def submit_job(
         # The common case, and the hottest write there is: one INSERT by psycopg itself,
         # atomic on its own, so no BEGIN/COMMIT round trips around it.
         async with services.database.driver_connection(autocommit=True) as driver:
-            await direct.insert_rows(driver, jobs_repo.jobs, [row])
+            await direct.insert_row(driver, jobs_repo.jobs, row)
     else:
         async with services.database.transaction() as connection:
             if idempotency is not None:
