@@ -234,3 +234,19 @@ async def test_unknown_job_is_404_problem(client, app_key):
     response = await client.get("/v1/jobs/job_doesnotexist", headers=auth(app_key[1]))
     assert response.status_code == 404
     assert response.json()["code"] == "job_not_found"
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/v1/jobs", {"type": "demo.echo", "input": {"text": "a\u0000b"}}),
+    ("/v1/events", {"type": "invoice.paid", "data": {"text": "a\u0000b"}}),
+])
+@pytest.mark.parametrize("idempotency_key", [None, "nul-1"])
+async def test_text_the_database_cannot_store_is_a_422_problem(client, app_key, path, body, idempotency_key):
+    headers = {**auth(app_key[1]), **({"Idempotency-Key": idempotency_key} if idempotency_key else {})}
+    response = await client.post(path, json=body, headers=headers)
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["code"] == "unstorable_text"
+    fine = await client.post(path, json={**body, **{k: {"text": "ab"} for k in ("input", "data") if k in body}},
+                             headers=headers | ({"Idempotency-Key": "nul-2"} if idempotency_key else {}))
+    assert fine.status_code == 202

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+import psycopg.errors
 import redis.exceptions
 import sqlalchemy.exc
 from litestar import Request, Response
@@ -97,7 +98,16 @@ def handle_http_exception(request: Request, exc: HTTPException) -> Response:
     return problem_response(status, code, detail, headers=exc.headers)
 
 
+# Text PostgreSQL cannot store (a \u0000 in JSON, above all): the client's data, not a fault.
+_UNSTORABLE_TEXT = (psycopg.errors.UntranslatableCharacter, psycopg.errors.CharacterNotInRepertoire)
+
+
 def handle_unexpected(request: Request, exc: Exception) -> Response:
+    cause = exc.orig if isinstance(exc, sqlalchemy.exc.DBAPIError) else exc
+    if isinstance(cause, _UNSTORABLE_TEXT):
+        return problem_response(
+            422, "unstorable_text", "the request holds text the database cannot store (such as \\u0000 in a JSON string)"
+        )
     if isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, psycopg.OperationalError,
                         redis.exceptions.ConnectionError, OSError)):
         log.error("dependency_unavailable", error=type(exc).__name__)

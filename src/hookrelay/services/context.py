@@ -11,7 +11,7 @@ import asyncio
 import threading
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hookrelay.db.engine import Database, database_for_current_loop
 from hookrelay.queue.notify import InProcessNotifier, Notifier, RedisNotifier
@@ -32,6 +32,8 @@ class Services:
     enqueue_deliveries: EnqueueDeliveries
     # How many deliver messages wait in the broker (the scheduler re-sends less when many do).
     queued_deliveries: Callable[[], int] = lambda: 0
+    # The loop's group-commit writers by name (``hookrelay.db.group_commit``).
+    group_commits: dict = field(default_factory=dict)
 
 
 _shared_in_process_notifier = InProcessNotifier()

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hookrelay.db.group_commit import group_commit_for
 from hookrelay.db.repositories import deliveries as deliveries_repo
 from hookrelay.db.repositories import endpoints as endpoints_repo
 from hookrelay.db.repositories import events as events_repo
@@ -146,20 +147,41 @@ async def record_event(
     return RecordedEvent(plan.id, now, plan.delivery_rows)
 
 
-async def _record_event_direct(driver, *, app_id: str, event_type: str, data: object, now: datetime,
-                               retry_schedule: Sequence[timedelta], outbox: Outbox) -> RecordedEvent:
-    """``record_event`` for ``POST /v1/events`` on PostgreSQL, by psycopg itself in autocommit:
-    the endpoint lookup, then the event and its deliveries in one statement."""
-    cursor = await driver.execute(endpoints_repo.ENABLED_ENDPOINTS_SQL, {"app_id": app_id})
-    candidates = [{"id": row[0], "event_types": row[1]} for row in await cursor.fetchall()]
-    plan = plan_event(
-        app_id=app_id, event_type=event_type, data=data, now=now, candidates=candidates,
-        retry_schedule=retry_schedule, with_outbox=True,
-    )
-    await events_repo.insert_event_with_deliveries_direct(driver, plan.event_row, plan.delivery_rows)
-    if plan.announce:
-        outbox.delivery_ids.extend(row["id"] for row in plan.delivery_rows)
-    return RecordedEvent(plan.id, now, plan.delivery_rows)
+@dataclass(frozen=True)
+class Publication:
+    """One ``POST /v1/events`` waiting for its group commit."""
+
+    app_id: str
+    event_type: str
+    data: object
+    now: datetime
+
+
+async def _record_events_direct(services, publications: list[Publication]) -> list[RecordedEvent]:
+    """``POST /v1/events`` on PostgreSQL for the publications queued together (group commit),
+    by psycopg itself in autocommit: one look-up of their applications' enabled endpoints, then
+    every event and delivery in one statement. The deliver messages follow the commit, with the
+    ids of the whole batch sharing messages."""
+    async with services.database.driver_connection(autocommit=True) as driver:
+        app_ids = sorted({publication.app_id for publication in publications})
+        cursor = await driver.execute(endpoints_repo.ENABLED_ENDPOINTS_OF_APPS_SQL, {"app_ids": app_ids})
+        candidates: dict[str, list[dict]] = {}
+        for app_id, endpoint_id, event_types in await cursor.fetchall():
+            candidates.setdefault(app_id, []).append({"id": endpoint_id, "event_types": event_types})
+        plans = [
+            plan_event(
+                app_id=publication.app_id, event_type=publication.event_type, data=publication.data,
+                now=publication.now, candidates=candidates.get(publication.app_id, []),
+                retry_schedule=services.settings.retry_schedule, with_outbox=True,
+            )
+            for publication in publications
+        ]
+        await events_repo.insert_events_with_deliveries_direct(
+            driver, [plan.event_row for plan in plans], [row for plan in plans for row in plan.delivery_rows]
+        )
+    outbox = Outbox([row["id"] for plan in plans if plan.announce for row in plan.delivery_rows])
+    outbox.flush(services)
+    return [RecordedEvent(plan.id, plan.event_row["created_at"], plan.delivery_rows) for plan in plans]
 
 
 # --- the events API -------------------------------------------------------------------------
@@ -184,11 +206,12 @@ async def publish_event(
     now, outbox = utcnow(), Outbox()
     schedule = services.settings.retry_schedule
     if idempotency is None and services.database.is_postgres:
-        # The common case: two statements by psycopg itself instead of through SQLAlchemy.
-        async with services.database.driver_connection(autocommit=True) as driver:
-            event = await _record_event_direct(
-                driver, app_id=app_id, event_type=event_type, data=data, now=now, retry_schedule=schedule, outbox=outbox
-            )
+        # The common case: written by psycopg itself, together with the events other requests
+        # are publishing at the same moment (group commit).
+        writer = group_commit_for(
+            services.group_commits, "events", lambda publications: _record_events_direct(services, publications)
+        )
+        event = await writer.submit(Publication(app_id, event_type, data, now))
         body = event_resource({"id": event.id, "type": event_type, "created_at": now, "data": data}, event.deliveries)
     else:
         async with services.database.transaction() as connection:

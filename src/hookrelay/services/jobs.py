@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from hookrelay.db import direct
+from hookrelay.db.group_commit import group_commit_for
 from hookrelay.db.repositories import jobs as jobs_repo
 from hookrelay.db.types import utcnow
 from hookrelay.domain.ids import new_id
@@ -70,10 +71,9 @@ async def submit_job(
         "updated_at": now,
     }
     if idempotency is None and services.database.is_postgres:
-        # The common case, and the hottest write there is: one INSERT by psycopg itself,
-        # atomic on its own, so no BEGIN/COMMIT round trips around it.
-        async with services.database.driver_connection(autocommit=True) as driver:
-            await direct.insert_row(driver, jobs_repo.jobs, row)
+        # The common case, and the hottest write there is: written by psycopg itself, together
+        # with the jobs other requests are submitting at the same moment (group commit).
+        await group_commit_for(services.group_commits, "jobs", lambda rows: _insert_jobs(services, rows)).submit(row)
     else:
         async with services.database.transaction() as connection:
             if idempotency is not None:
@@ -90,6 +90,17 @@ async def submit_job(
     # After commit: if this send is lost, the scheduler re-sends once the job looks forgotten.
     services.enqueue_job(job_id, 0)
     return Submission(202, body, replayed=False)
+
+
+async def _insert_jobs(services: Services, rows: list[dict]) -> list[None]:
+    """One autocommit statement for every queued job row (``hookrelay.db.group_commit``)."""
+    async with services.database.driver_connection(autocommit=True) as driver:
+        if len(rows) == 1:
+            await direct.insert_row(driver, jobs_repo.jobs, rows[0])
+        else:
+            statement = direct.insert_rows_statement(jobs_repo.jobs, tuple(rows[0]), "rows")
+            await driver.execute(statement, {"rows": direct.rows_param(rows)})
+    return [None] * len(rows)
 
 
 async def read_job(services: Services, *, app_id: str, job_id: str) -> dict:

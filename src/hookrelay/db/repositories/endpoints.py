@@ -36,7 +36,9 @@ async def list_endpoints(
 
 
 # The same query for ``hookrelay.db.direct`` callers (psycopg placeholders).
-ENABLED_ENDPOINTS_SQL = "SELECT id, event_types FROM endpoints WHERE app_id = %(app_id)s AND status = 'enabled'"
+ENABLED_ENDPOINTS_OF_APPS_SQL = (
+    "SELECT app_id, id, event_types FROM endpoints WHERE app_id = ANY(%(app_ids)s) AND status = 'enabled'"
+)
 
 
 async def enabled_endpoints(connection: AsyncConnection, app_id: str) -> list[dict]:

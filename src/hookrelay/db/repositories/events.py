@@ -18,24 +18,25 @@ async def insert_event(connection: AsyncConnection, row: dict) -> None:
 
 
 @lru_cache(maxsize=8)
-def _event_with_deliveries_statement(event_columns: tuple[str, ...], delivery_columns: tuple[str, ...]) -> str:
+def _events_with_deliveries_statement(event_columns: tuple[str, ...], delivery_columns: tuple[str, ...]) -> str:
     return (
-        f"WITH new_event AS ({direct.insert_statement(events, event_columns)}) "
+        f"WITH new_events AS ({direct.insert_rows_statement(events, event_columns, 'events')}) "
         + direct.insert_rows_statement(_deliveries, delivery_columns, "deliveries")
     )
 
 
-async def insert_event_with_deliveries_direct(driver_connection, row: dict, delivery_rows: list[dict]) -> None:
-    """The event and its deliveries (as ``plan_event`` builds them) in one statement, by psycopg
+async def insert_events_with_deliveries_direct(driver_connection, rows: list[dict], delivery_rows: list[dict]) -> None:
+    """Events and their deliveries (as ``plan_event`` builds them) in one statement, by psycopg
     itself (``hookrelay.db.direct``): atomic by itself, so autocommit needs no transaction."""
-    event_columns = tuple(row)
-    params = direct.adapt_row(events, row)
+    event_columns = tuple(rows[0])
     if not delivery_rows:
-        await driver_connection.execute(direct.insert_statement(events, event_columns), params)
+        statement = direct.insert_rows_statement(events, event_columns, "events")
+        await driver_connection.execute(statement, {"events": direct.rows_param(rows)})
         return
-    delivery_columns = tuple(delivery_rows[0])
-    params["deliveries"] = direct.rows_param(delivery_rows)
-    await driver_connection.execute(_event_with_deliveries_statement(event_columns, delivery_columns), params)
+    statement = _events_with_deliveries_statement(event_columns, tuple(delivery_rows[0]))
+    await driver_connection.execute(
+        statement, {"events": direct.rows_param(rows), "deliveries": direct.rows_param(delivery_rows)}
+    )
 
 
 async def get_event(connection: AsyncConnection, event_id: str, *, app_id: str) -> dict | None:
