@@ -1,8 +1,8 @@
 """DeliveryClient: every attempt ends as a SendResult, and the SSRF guard holds at connect time.
 
-respx mocks the "httpcore" transport (it patches httpcore's pool). The "aiohttp" transport,
-the production default, sends through aiohttp directly, so it is tested against a real
-aiohttp server on 127.0.0.1; its SSRF guard lives in aiohttp's resolver.
+respx mocks the "httpcore" transport (it patches httpcore's pool). The "http1" transport (the
+production default, hookrelay's own) and the "aiohttp" one are tested against a real aiohttp
+server on 127.0.0.1; their SSRF guards sit where they connect.
 """
 
 from __future__ import annotations
@@ -222,7 +222,9 @@ async def test_check_url_target_at_endpoint_creation() -> None:
     assert "scheme" in (await ssrf.check_url_target("ftp://hooks.example.com/", True) or "")
 
 
-# --- a real receiver on 127.0.0.1, aiohttp transport ----------------------------------------
+# --- a real receiver on 127.0.0.1, http1 and aiohttp transports ------------------------------
+
+REAL_TRANSPORTS = pytest.mark.parametrize("transport", ["http1", "aiohttp"])
 
 
 @pytest.fixture
@@ -271,9 +273,10 @@ async def receiver() -> AsyncIterator[tuple[int, list[web.Request], list[bytes]]
     await runner.cleanup()
 
 
-async def test_aiohttp_transport_delivers_a_verifiable_webhook(make_client, receiver) -> None:
+@REAL_TRANSPORTS
+async def test_real_transport_delivers_a_verifiable_webhook(transport, make_client, receiver) -> None:
     port, seen, bodies = receiver
-    client = make_client(transport="aiohttp", allow_private_targets=True)
+    client = make_client(transport=transport, allow_private_targets=True)
     request = _request(f"http://127.0.0.1:{port}/ok")
     first = await client.send(request)
     second = await client.send(request)
@@ -287,22 +290,24 @@ async def test_aiohttp_transport_delivers_a_verifiable_webhook(make_client, rece
     assert "Cookie" not in seen[1].headers  # no state carried between deliveries
 
 
-async def test_aiohttp_transport_resolver_blocks_rebinding(make_client, receiver, fake_dns) -> None:
+@REAL_TRANSPORTS
+async def test_real_transport_resolver_blocks_rebinding(transport, make_client, receiver, fake_dns) -> None:
     port, seen, _ = receiver
     fake_dns["rebind.test"] = ["127.0.0.1"]
     url = f"http://rebind.test:{port}/ok"
-    blocked = await make_client(transport="aiohttp", allow_private_targets=False).send(_request(url))
+    blocked = await make_client(transport=transport, allow_private_targets=False).send(_request(url))
     assert blocked.error is TransportError.BLOCKED
     assert "loopback" in (blocked.error_message or "")
     assert seen == []
-    allowed = await make_client(transport="aiohttp", allow_private_targets=True).send(_request(url))
+    allowed = await make_client(transport=transport, allow_private_targets=True).send(_request(url))
     assert allowed.status == 200
     assert len(seen) == 1
 
 
-async def test_aiohttp_transport_failures(make_client, receiver) -> None:
+@REAL_TRANSPORTS
+async def test_real_transport_failures(transport, make_client, receiver) -> None:
     port, _, _ = receiver
-    client = make_client(transport="aiohttp", allow_private_targets=True, timeout=0.5)
+    client = make_client(transport=transport, allow_private_targets=True, timeout=0.5)
     big = await client.send(_request(f"http://127.0.0.1:{port}/big"))
     assert big.status == 200 and big.body_truncated and len(big.body) == RESPONSE_BODY_LIMIT
     redirect = await client.send(_request(f"http://127.0.0.1:{port}/redirect"))
@@ -318,9 +323,10 @@ async def test_aiohttp_transport_failures(make_client, receiver) -> None:
     assert unknown.error is TransportError.DNS
 
 
-async def test_aiohttp_transport_reads_headers_as_httpx_does(make_client, receiver) -> None:
+@REAL_TRANSPORTS
+async def test_real_transport_reads_headers_as_httpx_does(transport, make_client, receiver) -> None:
     port, _, _ = receiver
-    result = await make_client(transport="aiohttp", allow_private_targets=True).send(
+    result = await make_client(transport=transport, allow_private_targets=True).send(
         _request(f"http://127.0.0.1:{port}/headers")
     )
     assert result.headers["x-note"] == "café"  # UTF-8, not Latin-1 mojibake

@@ -8,8 +8,8 @@ measurement, kept runnable so the choice can be re-checked on new versions or ma
 A minimal aiohttp receiver runs in a child process on 127.0.0.1 (its own interpreter, so the
 client's event loop is not also serving); every run is bounded (``--requests`` POSTs per
 row) and talks to loopback only. Rows: each transport at each in-flight concurrency with
-the default limits (64 per host), the aiohttp transport with the per-host cap raised to
-the concurrency, and raw aiohttp (no httpx) as the ceiling.
+the default limits (64 per host), the http1 and aiohttp transports with the per-host cap
+raised to the concurrency, and raw aiohttp (no hookrelay) as the reference.
 """
 
 from __future__ import annotations
@@ -157,12 +157,14 @@ async def _run(total: int, concurrencies: list[int]) -> None:
         print(f"{'client':<32}{'in flight':>10}{'POST/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'failed':>8}")
         for concurrency in concurrencies:
             rows: list[tuple[str, Awaitable[dict[str, float]]]] = [
+                ("http1 (64/host)", _bench_client(request, "http1", concurrency, 64, total)),
                 ("httpx + httpcore", _bench_client(request, "httpcore", concurrency, 64, total)),
                 ("aiohttp (64/host)", _bench_client(request, "aiohttp", concurrency, 64, total)),
             ]
             if concurrency > 64:
-                label = f"aiohttp ({concurrency}/host)"
-                rows.append((label, _bench_client(request, "aiohttp", concurrency, concurrency, total)))
+                for transport in ("http1", "aiohttp"):
+                    label = f"{transport} ({concurrency}/host)"
+                    rows.append((label, _bench_client(request, transport, concurrency, concurrency, total)))
             rows.append(("raw aiohttp (reference)", _bench_raw_aiohttp(request, concurrency, total)))
             for label, run in rows:
                 r = await run

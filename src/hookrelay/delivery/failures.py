@@ -16,6 +16,7 @@ import ssl
 
 import aiohttp
 import httpcore
+import httptools
 import httpx
 
 from hookrelay.delivery.ssrf import BlockedTargetError
@@ -32,6 +33,7 @@ _PROTOCOL_ERRORS: tuple[type[BaseException], ...] = (
     httpcore.ProtocolError,
     aiohttp.ClientPayloadError,
     aiohttp.ClientResponseError,
+    httptools.HttpParserError,
 )
 _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     httpx.NetworkError,
