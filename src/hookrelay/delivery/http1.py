@@ -73,7 +73,7 @@ class Http1Response:
     """The answer to one request on one connection, filled in by httptools' callbacks."""
 
     __slots__ = ("parser", "status", "raw_headers", "head", "done", "body", "limit", "truncated",
-                 "complete", "keep_alive", "answered", "_until_close", "_connection")
+                 "complete", "keep_alive", "answered", "_connection")
 
     def __init__(self, connection: _Connection, limit: int) -> None:
         loop = connection.loop
@@ -89,7 +89,6 @@ class Http1Response:
         self.complete = False  # the whole answer arrived, so the connection may be reused
         self.keep_alive = False
         self.answered = False  # some byte of an answer arrived
-        self._until_close = False  # no length and not chunked: the body ends with the connection
 
     # --- httptools callbacks
     def on_message_begin(self) -> None:
@@ -103,8 +102,6 @@ class Http1Response:
         if status < 200:  # 1xx: informational, the real answer follows
             return
         self.status = status
-        names = {name.lower() for name, _ in self.raw_headers}
-        self._until_close = b"content-length" not in names and b"transfer-encoding" not in names
         _settle(self.head)
 
     def on_body(self, chunk: bytes) -> None:
@@ -141,11 +138,16 @@ class Http1Response:
         if not self.head.done():
             _settle(self.head, _closed_early("before answering", exc))
         elif not self.done.done():
-            if self._until_close and exc is None:
+            if self._ends_with_connection() and exc is None:
                 self.complete = False  # nothing left to reuse anyway
                 _settle(self.done)
             else:
                 _settle(self.done, _closed_early("before the body was complete", exc))
+
+    def _ends_with_connection(self) -> bool:
+        """No length and not chunked: the body is whatever comes until the server closes."""
+        names = {name.lower() for name, _ in self.raw_headers}
+        return b"content-length" not in names and b"transfer-encoding" not in names
 
     @property
     def reusable(self) -> bool:
