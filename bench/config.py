@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 
 # What the issue asks for; the default run keeps these unless noted in SCALED.
@@ -22,6 +23,10 @@ ISSUE = {
 class Config:
     quick: bool = False
     reps: int = 3
+    # `hookrelay api` processes where the API has the machine to itself (submission, against
+    # the ceiling app with as many): one per core, as uvicorn is deployed. Where workers share
+    # the cores (drain, end to end, latency, growth): api_workers.
+    submission_api_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     api_workers: int = 1
     connections: int = 32
     wrk_threads: int = 2

@@ -44,7 +44,10 @@ def parse_args(argv: list[str] | None) -> Config:
     parser.add_argument("--only", default="", help=f"comma list of {', '.join(SCENARIOS)}")
     parser.add_argument("--reps", type=int, help="repetitions per figure (default 3; at least 3 for a real run)")
     parser.add_argument("--api-workers", type=int,
-                        help="uvicorn worker processes for hookrelay api and the ceiling app")
+                        help="hookrelay api processes where workers share the machine (default 1)")
+    parser.add_argument("--submission-api-workers", type=int,
+                        help="processes for hookrelay api and the ceiling app in the submission scenario "
+                             "(default: one per core)")
     parser.add_argument("--drain-events", type=int, help="events for the 1-endpoint drain")
     parser.add_argument("--fanout-events", type=int, help="events for the 4-endpoint drain")
     parser.add_argument("--latency-seconds", type=float, help="length of the steady first-attempt run")
@@ -53,7 +56,7 @@ def parse_args(argv: list[str] | None) -> Config:
     parser.add_argument("--keep-databases", action="store_true", help="leave hookrelay_bench_* databases behind")
     args = parser.parse_args(argv)
     config = Config.quick_config() if args.quick else Config()
-    for name in ("reps", "api_workers", "drain_events", "fanout_events", "latency_seconds", "growth_large"):
+    for name in ("reps", "api_workers", "submission_api_workers", "drain_events", "fanout_events", "latency_seconds", "growth_large"):
         value = getattr(args, name)
         if value is not None:
             setattr(config, name, value)
@@ -181,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"hookrelay benchmark — {info['date']} — {cpu['cpu_count']} CPUs ({cpu['cpu_model']}), "
           f"load avg at start {tuple(round(x, 2) for x in cpu['loadavg_at_start'])}")
     print(f"mode: {document['mode']}, {config.reps} repetitions per figure (median), "
-          f"api workers: {config.api_workers}, "
+          f"api processes: {config.submission_api_workers} in submission, {config.api_workers} elsewhere, "
           f"wall time {wall:.0f}s")
     if config.scaled:
         print("counts scaled from the issue's: " + ", ".join(

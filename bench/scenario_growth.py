@@ -91,7 +91,9 @@ def add_due(dsn: str, app_id: str, endpoint_id: str, count: int) -> None:
                                   "ns": [i + 1 for i in range(count)]})
 
 
-async def _time_scan_and_claim(url: str, calls: int) -> dict:
+async def _time_scan_and_claim(urls: dict[str, str], calls: int) -> dict[str, dict]:
+    """Scan + claim ``calls`` times on each database, alternating call by call, so that the
+    machine's drift (its speed moves by ±20% within a minute) falls on every size alike."""
     from hookrelay.db.engine import Database
     from hookrelay.db.repositories.deliveries import claim, claim_due_for_enqueue
 
@@ -103,28 +105,36 @@ async def _time_scan_and_claim(url: str, calls: int) -> dict:
     except ImportError:
         batch, quiet = 500, timedelta(seconds=10)
     worker_batch = 50
-    database = Database(url)
-    scans, claims, found = [], [], []
+    databases = {label: Database(url) for label, url in urls.items()}
+    scans: dict[str, list[float]] = {label: [] for label in urls}
+    claims: dict[str, list[float]] = {label: [] for label in urls}
+    found: dict[str, list[tuple[int, int]]] = {label: [] for label in urls}
     try:
         for call in range(calls + 3):
-            async with database.engine.connect() as connection:
-                transaction = await connection.begin()
-                now = datetime.now(UTC)
-                t0 = time.perf_counter()
-                ids = await claim_due_for_enqueue(connection, now=now, quiet_period=quiet, limit=batch)
-                t1 = time.perf_counter()
-                claimed = await claim(connection, ids[:worker_batch], now=now, lease=timedelta(seconds=45))
-                t2 = time.perf_counter()
-                await transaction.rollback()
-            if call >= 3:
-                scans.append((t1 - t0) * 1000)
-                claims.append((t2 - t1) * 1000)
-                found.append((len(ids), len(claimed)))
+            for label, database in databases.items():
+                async with database.engine.connect() as connection:
+                    transaction = await connection.begin()
+                    now = datetime.now(UTC)
+                    t0 = time.perf_counter()
+                    ids = await claim_due_for_enqueue(connection, now=now, quiet_period=quiet, limit=batch)
+                    t1 = time.perf_counter()
+                    claimed = await claim(connection, ids[:worker_batch], now=now, lease=timedelta(seconds=45))
+                    t2 = time.perf_counter()
+                    await transaction.rollback()
+                if call >= 3:
+                    scans[label].append((t1 - t0) * 1000)
+                    claims[label].append((t2 - t1) * 1000)
+                    found[label].append((len(ids), len(claimed)))
     finally:
-        await database.dispose()
-    totals = [a + b for a, b in zip(scans, claims, strict=True)]
-    return {"scan_ms": median(scans), "claim_ms": median(claims), "total_ms": median(totals),
-            "scan_batch": batch, "claim_batch": worker_batch, "found": found[0] if found else None}
+        for database in databases.values():
+            await database.dispose()
+    results = {}
+    for label in urls:
+        totals = [a + b for a, b in zip(scans[label], claims[label], strict=True)]
+        results[label] = {"scan_ms": median(scans[label]), "claim_ms": median(claims[label]),
+                          "total_ms": median(totals), "scan_batch": batch, "claim_batch": worker_batch,
+                          "found": found[label][0] if found[label] else None}
+    return results
 
 
 def _submission(stack: HookrelayStack, config: Config, seconds: float) -> dict:
@@ -159,9 +169,9 @@ def run(config: Config, receiver: Receiver) -> dict:
         for stack in stacks.values():
             _submission(stack, config, 1)  # warm-up
         for rep in range(config.reps):
-            for label, stack in stacks.items():
-                url = database_url(stack.db_name)
-                claims[label].append(asyncio.run(_time_scan_and_claim(url, config.growth_calls)))
+            urls = {label: database_url(stack.db_name) for label, stack in stacks.items()}
+            for label, result in asyncio.run(_time_scan_and_claim(urls, config.growth_calls)).items():
+                claims[label].append(result)
             for label, stack in stacks.items():
                 submissions[label].append(_submission(stack, config, config.growth_wrk_seconds))
             log(f"growth rep {rep + 1}: scan+claim " + ", ".join(
@@ -195,7 +205,8 @@ def run(config: Config, receiver: Receiver) -> dict:
             "two databases (small and large) each behind its own `hookrelay api`, measured in alternation; "
             "filler rows by INSERT…SELECT generate_series (succeeded deliveries, completed jobs, one event per "
             "delivery) + VACUUM ANALYZE; the same number of due rows (pending, never sent) in both; scan+claim "
-            f"= median of {config.growth_calls} calls per repetition, each in a transaction that is rolled back",
+            f"= median of {config.growth_calls} calls per repetition, small and large alternating call by call, "
+            "each in a transaction that is rolled back",
             "submission ratio = req/s with the small tables / req/s with the large ones (time per request); "
             "the jobs tables grow a little with each wrk run",
         ],

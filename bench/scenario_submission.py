@@ -30,12 +30,12 @@ def summarize(runs: list[dict]) -> dict:
 
 def run(config: Config) -> dict:
     flush_redis(REDIS_HOOKRELAY_DB)
-    stack = HookrelayStack("submission", api_workers=config.api_workers, redis_db=REDIS_HOOKRELAY_DB)
+    stack = HookrelayStack("submission", api_workers=config.submission_api_workers, redis_db=REDIS_HOOKRELAY_DB)
     ceiling = None
     try:
         stack.create_database()
         stack.start_api()
-        ceiling = CeilingApp("hookrelay_bench_ceiling", workers=config.api_workers, log_dir=LOGS / "submission")
+        ceiling = CeilingApp("hookrelay_bench_ceiling", workers=config.submission_api_workers, log_dir=LOGS / "submission")
         targets = {
             "hookrelay": (stack.base + "/v1/jobs", stack.headers()),
             "ceiling": (ceiling.base + "/v1/jobs", {}),
@@ -64,7 +64,8 @@ def run(config: Config) -> dict:
         "notes": [
             f"wrk -t{config.wrk_threads} -c{config.connections} -d{config.wrk_seconds:g}s, "
             f"{config.reps} alternating repetitions after a {config.wrk_warmup_seconds:g}s warm-up each",
-            f"both served by uvicorn (uvloop, httptools, no access log) with {config.api_workers} worker process(es)",
+            f"both served by uvicorn (uvloop, httptools, no access log) with {config.submission_api_workers} "
+            "worker process(es): one per core, as uvicorn is deployed",
             "ceiling pool: " + ("psycopg_pool.AsyncConnectionPool (10)" if importlib.util.find_spec("psycopg_pool")
                                 else "psycopg_pool not installed: a fixed queue of 10 psycopg.AsyncConnection"),
             "hookrelay: `hookrelay api` alone (no worker running), API key auth, demo.echo job, "
