@@ -195,6 +195,29 @@ async def test_an_answer_that_never_comes_times_out_and_closes_the_connection(se
     assert result.error is TransportError.TIMEOUT
 
 
+async def test_a_body_that_stops_coming_keeps_the_status_and_notes_the_timeout(serve) -> None:
+    async def stalls(reader, writer, number) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc")
+        await writer.drain()
+        await asyncio.sleep(10)
+
+    server = await serve(stalls)
+    async with _client(timeout=0.3) as client:
+        result = await client.send(_request(server.port))
+    assert result.status == 200 and result.error is None
+    assert result.error_message == "response body not complete within the timeout"
+
+
+async def test_a_kept_connection_outlives_the_deadline_of_its_last_request(serve) -> None:
+    server = await serve(ok)
+    async with _client(timeout=0.2) as client:
+        assert (await client.send(_request(server.port))).status == 200
+        await asyncio.sleep(0.4)  # past the first request's deadline: its timer must be gone
+        again = await client.send(_request(server.port))
+    assert (again.status, again.error) == (200, None)
+    assert server.connections == 1
+
+
 async def test_the_pool_keeps_at_most_max_per_host_idle_connections(serve) -> None:
     async def slow_ok(reader, writer, number) -> None:
         await asyncio.sleep(0.05)
@@ -249,7 +272,8 @@ async def test_tls_is_verified_against_the_client_store(serve, certificate) -> N
                          max_idle_per_host=4, allow_private=True)
     target = Http1Target.build(scheme="https", host="127.0.0.1", port=server.port, raw_path=b"/hook",
                                literal="127.0.0.1")
-    connection, response = await trusting.post(target, [], b"{}", RESPONSE_BODY_LIMIT)
+    deadline = asyncio.get_running_loop().time() + 5
+    connection, response = await trusting.post(target, [], b"{}", RESPONSE_BODY_LIMIT, deadline)
     await response.done
     assert (response.status, bytes(response.body)) == (200, b"ok")
     trusting.finish(connection, response, target.key)

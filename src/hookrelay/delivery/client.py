@@ -107,7 +107,7 @@ class _Answer(Protocol):
 
     def charset(self) -> str | None: ...
 
-    async def read_capped(self, limit: int) -> tuple[bytes, bool]: ...
+    async def read_capped(self, limit: int, deadline: float) -> tuple[bytes, bool]: ...
 
     async def close(self) -> None: ...
 
@@ -208,12 +208,11 @@ class DeliveryClient:
         started = time.perf_counter()
         deadline = asyncio.get_running_loop().time() + self.timeout
         try:
-            async with asyncio.timeout_at(deadline):
-                problem = await self._guard(target)
-                if problem is not None:
-                    message = f"refused by the SSRF guard: {target.host}: {problem}"
-                    return _failure(TransportError.BLOCKED, message, _elapsed_ms(started))
-                answer = await self._exchange.start(target.url, request)
+            problem = await self._guard(target, deadline)
+            if problem is not None:
+                message = f"refused by the SSRF guard: {target.host}: {problem}"
+                return _failure(TransportError.BLOCKED, message, _elapsed_ms(started))
+            answer = await self._exchange.start(target.url, request, deadline)
         except TimeoutError:
             message = f"no response within {self.timeout:g}s"
             return _failure(TransportError.TIMEOUT, message, _elapsed_ms(started))
@@ -225,19 +224,21 @@ class DeliveryClient:
             return _failure(kind, message, _elapsed_ms(started))
         return await self._finish(answer, started, deadline)
 
-    async def _guard(self, target: _Target) -> str | None:
+    async def _guard(self, target: _Target, deadline: float) -> str | None:
         if self.allow_private_targets:
             return None
-        # IP literals are judged here; the http1 pool and aiohttp's resolver judge names at
-        # connect time, while httpcore resolves on its own, so there the name is resolved and
-        # judged first.
-        return await target_problem(target.host, target.host_key[2], resolve=self.transport == "httpcore")
+        if self.transport != "httpcore":
+            # IP literals are judged here; names are judged where the transport connects (the
+            # http1 pool, aiohttp's resolver), so no I/O happens here.
+            return await target_problem(target.host, target.host_key[2], resolve=False)
+        # httpcore resolves on its own, so there the name is resolved and judged first.
+        async with asyncio.timeout_at(deadline):
+            return await target_problem(target.host, target.host_key[2], resolve=True)
 
     async def _finish(self, answer: _Answer, started: float, deadline: float) -> SendResult:
         received, truncated, body_error = b"", False, None
         try:
-            async with asyncio.timeout_at(deadline):
-                received, truncated = await answer.read_capped(RESPONSE_BODY_LIMIT)
+            received, truncated = await answer.read_capped(RESPONSE_BODY_LIMIT, deadline)
         except TimeoutError:
             body_error = "response body not complete within the timeout"
         except Exception as exc:  # noqa: BLE001 - the status already arrived; keep it
@@ -274,9 +275,9 @@ class _Http1Answer:
                 return _charset_parameter(_header_text(value))
         return None
 
-    async def read_capped(self, limit: int) -> tuple[bytes, bool]:
+    async def read_capped(self, limit: int, deadline: float) -> tuple[bytes, bool]:
         response = self._response
-        await response.done
+        await response.done  # the pool's timer ends it at the deadline
         return bytes(response.body[:limit]), response.truncated
 
     async def close(self) -> None:
@@ -294,8 +295,10 @@ class _Http1Exchange:
             allow_private=allow_private,
         )
 
-    async def start(self, target: Http1Target, request: WebhookRequest) -> _Http1Answer:
-        connection, response = await self._pool.post(target, request.headers, request.body, RESPONSE_BODY_LIMIT)
+    async def start(self, target: Http1Target, request: WebhookRequest, deadline: float) -> _Http1Answer:
+        connection, response = await self._pool.post(
+            target, request.headers, request.body, RESPONSE_BODY_LIMIT, deadline
+        )
         return _Http1Answer(self._pool, connection, response, target.key)
 
     async def aclose(self) -> None:
@@ -331,14 +334,15 @@ class _AiohttpAnswer:
         except Exception:  # noqa: BLE001 - a malformed Content-Type: fall back to UTF-8
             return None
 
-    async def read_capped(self, limit: int) -> tuple[bytes, bool]:
+    async def read_capped(self, limit: int, deadline: float) -> tuple[bytes, bool]:
         content = self._response.content
         received = bytearray()
-        while len(received) <= limit:
-            chunk = await content.read(limit + 1 - len(received))
-            if not chunk:
-                return bytes(received), False
-            received += chunk
+        async with asyncio.timeout_at(deadline):
+            while len(received) <= limit:
+                chunk = await content.read(limit + 1 - len(received))
+                if not chunk:
+                    return bytes(received), False
+                received += chunk
         return bytes(received[:limit]), True
 
     async def close(self) -> None:
@@ -367,7 +371,8 @@ class _AiohttpExchange:
             keepalive_timeout=self._keepalive_expiry,
             ssl=ssl.create_default_context(cafile=certifi.where()),
         )
-        # The timeout is the client's own deadline (asyncio.timeout_at), not aiohttp's.
+        # The timeout is the client's own deadline (asyncio.timeout_at in start and read_capped),
+        # not aiohttp's.
         return aiohttp.ClientSession(
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),
@@ -377,13 +382,14 @@ class _AiohttpExchange:
             skip_auto_headers=("Accept",),
         )
 
-    async def start(self, url: yarl.URL, request: WebhookRequest) -> _AiohttpAnswer:
+    async def start(self, url: yarl.URL, request: WebhookRequest, deadline: float) -> _AiohttpAnswer:
         session = self._session
         if session is None:
             session = self._session = self._open()
-        response = await session.request(
-            "POST", url, data=request.body, headers=[*_FIXED_HEADERS, *request.headers], allow_redirects=False
-        )
+        async with asyncio.timeout_at(deadline):
+            response = await session.request(
+                "POST", url, data=request.body, headers=[*_FIXED_HEADERS, *request.headers], allow_redirects=False
+            )
         return _AiohttpAnswer(response)
 
     async def aclose(self) -> None:
@@ -408,12 +414,13 @@ class _HttpxAnswer:
     def charset(self) -> str | None:
         return self._response.charset_encoding
 
-    async def read_capped(self, limit: int) -> tuple[bytes, bool]:
+    async def read_capped(self, limit: int, deadline: float) -> tuple[bytes, bool]:
         received = bytearray()
-        async for chunk in self._response.aiter_bytes():
-            received += chunk
-            if len(received) > limit:
-                return bytes(received[:limit]), True
+        async with asyncio.timeout_at(deadline):
+            async for chunk in self._response.aiter_bytes():
+                received += chunk
+                if len(received) > limit:
+                    return bytes(received[:limit]), True
         return bytes(received), False
 
     async def close(self) -> None:
@@ -430,12 +437,13 @@ class _HttpxExchange:
         self._transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False, retries=0)
         self._timeout_extension = httpx.Timeout(timeout).as_dict()
 
-    async def start(self, url: httpx.URL, request: WebhookRequest) -> _HttpxAnswer:
+    async def start(self, url: httpx.URL, request: WebhookRequest, deadline: float) -> _HttpxAnswer:
         outgoing = httpx.Request(
             "POST", url, content=request.body, headers=[*_FIXED_HEADERS, *request.headers],
             extensions={"timeout": self._timeout_extension},
         )
-        return _HttpxAnswer(await self._transport.handle_async_request(outgoing))
+        async with asyncio.timeout_at(deadline):
+            return _HttpxAnswer(await self._transport.handle_async_request(outgoing))
 
     async def aclose(self) -> None:
         await self._transport.aclose()
