@@ -14,8 +14,7 @@ queued for a busy one, because the global slot is taken only after the host slot
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Hashable
-from contextlib import asynccontextmanager
+from collections.abc import Hashable
 
 __all__ = ["ConnectionSlots"]
 
@@ -39,23 +38,52 @@ class ConnectionSlots:
         self._all = asyncio.Semaphore(total)
         self._hosts: dict[Hashable, _HostSlot] = {}
 
-    @asynccontextmanager
-    async def hold(self, host_key: Hashable) -> AsyncIterator[None]:
-        """Wait for a host slot, then a global one; release both on exit."""
-        slot = self._hosts.get(host_key)
-        if slot is None:
-            slot = self._hosts[host_key] = _HostSlot(self.per_host)
-        slot.users += 1
-        try:
-            async with slot.semaphore, self._all:
-                yield
-        finally:
-            slot.users -= 1
-            if slot.users == 0:
-                # Keeps the dict as small as the set of hosts currently in use.
-                del self._hosts[host_key]
+    def hold(self, host_key: Hashable) -> _Hold:
+        """``async with slots.hold(key)``: wait for a host slot, then a global one; release both on exit."""
+        return _Hold(self, host_key)
 
     @property
     def hosts_in_use(self) -> int:
         """How many distinct hosts have requests in flight or waiting."""
         return len(self._hosts)
+
+
+class _Hold:
+    """The context of :meth:`ConnectionSlots.hold`: a class, not a generator, because it
+    wraps every attempt and a generator-based context manager costs several times more."""
+
+    __slots__ = ("_key", "_slot", "_slots")
+
+    def __init__(self, slots: ConnectionSlots, host_key: Hashable) -> None:
+        self._slots, self._key = slots, host_key
+        self._slot: _HostSlot | None = None
+
+    async def __aenter__(self) -> None:
+        slots = self._slots
+        slot = slots._hosts.get(self._key)
+        if slot is None:
+            slot = slots._hosts[self._key] = _HostSlot(slots.per_host)
+        slot.users += 1
+        self._slot = slot
+        try:
+            await slot.semaphore.acquire()
+            try:
+                await slots._all.acquire()
+            except BaseException:
+                slot.semaphore.release()
+                raise
+        except BaseException:
+            self._leave()
+            raise
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._slots._all.release()
+        self._slot.semaphore.release()  # type: ignore[union-attr]
+        self._leave()
+
+    def _leave(self) -> None:
+        slot = self._slot
+        slot.users -= 1  # type: ignore[union-attr]
+        if slot.users == 0:  # type: ignore[union-attr]
+            # Keeps the dict as small as the set of hosts currently in use.
+            del self._slots._hosts[self._key]
