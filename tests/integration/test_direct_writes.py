@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from hookrelay.db.group_commit import GroupCommit
+from hookrelay.db.models import Delivery
 from hookrelay.db.repositories import deliveries as deliveries_repo
 from hookrelay.db.repositories import events as events_repo
 from hookrelay.db.types import utcnow
@@ -173,3 +174,11 @@ async def test_one_refused_publication_does_not_fail_the_others(services, app_ke
     assert outcomes[0][0] == 202 and outcomes[2][0] == 202
     assert isinstance(outcomes[1], psycopg.Error)
     assert await _rows(services, "SELECT count(*) FROM events") == [(2,)]
+
+
+async def test_deliveries_pages_keep_room_for_the_lease_update(services) -> None:
+    """Migration 0004 and the model agree: a lease (locked_until only) can be a HOT update."""
+    assert await _rows(services, "SELECT reloptions FROM pg_class WHERE relname = 'deliveries'") == [
+        (["fillfactor=60"],)
+    ]
+    assert Delivery.__table__.dialect_options["postgresql"]["with"] == {"fillfactor": 60}

@@ -62,4 +62,6 @@ class Delivery(Base):
         ),
         Index("ix_deliveries_event_id", "event_id"),
         Index("ix_deliveries_endpoint_id_id", "endpoint_id", "id"),
+        # Room on each page so a worker's lease (locked_until only) is a HOT update (migration 0004).
+        {"postgresql_with": {"fillfactor": 60}},
     )
