@@ -35,6 +35,8 @@ class Settings:
         timedelta(hours=6),
     )
     delivery_timeout: timedelta = timedelta(seconds=15)
+    # hookrelay's own HTTP/1.1 client; "aiohttp" is the fallback should a receiver need more.
+    delivery_transport: str = "http1"
     retry_4xx: bool = False
     breaker_threshold: int = 10
     breaker_cooldown: timedelta = timedelta(minutes=5)
@@ -129,6 +131,14 @@ def _parse_log_format(name: str, raw: str) -> str:
 
 
 _LOG_LEVELS = ("debug", "info", "warning", "error")
+_DELIVERY_TRANSPORTS = ("http1", "aiohttp")
+
+
+def _parse_delivery_transport(name: str, raw: str) -> str:
+    transport = raw.strip().lower()
+    if transport not in _DELIVERY_TRANSPORTS:
+        raise SettingsError(f"{name}={raw!r} must be one of {', '.join(_DELIVERY_TRANSPORTS)}")
+    return transport
 
 
 def _parse_log_level(name: str, raw: str) -> str:
@@ -154,6 +164,7 @@ _PARSERS = {
     "secret_key": ("HOOKRELAY_SECRET_KEY", _text),
     "retry_schedule": ("HOOKRELAY_RETRY_SCHEDULE", _parse_schedule),
     "delivery_timeout": ("HOOKRELAY_DELIVERY_TIMEOUT", _parse_positive_duration),
+    "delivery_transport": ("HOOKRELAY_DELIVERY_TRANSPORT", _parse_delivery_transport),
     "retry_4xx": ("HOOKRELAY_RETRY_4XX", _parse_bool),
     "breaker_threshold": ("HOOKRELAY_BREAKER_THRESHOLD", _parse_positive_int),
     "breaker_cooldown": ("HOOKRELAY_BREAKER_COOLDOWN", _parse_positive_duration),

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from hookrelay.delivery.client import DeliveryClient
 from hookrelay.settings import Settings, SettingsError, load_settings
 
 H = timedelta(hours=1)
@@ -78,6 +79,16 @@ def test_log_level_defaults_to_info_and_accepts_any_case() -> None:
     assert load_settings({}).log_level == "info"
     assert load_settings({"HOOKRELAY_LOG_LEVEL": "DEBUG"}).log_level == "debug"
     assert load_settings({"HOOKRELAY_LOG_LEVEL": "warning"}).log_level == "warning"
+
+
+def test_delivery_transport_defaults_to_http1_and_names_the_choices() -> None:
+    assert load_settings({}).delivery_transport == "http1"
+    settings = load_settings({"HOOKRELAY_DELIVERY_TRANSPORT": "AIOHTTP"})
+    assert settings.delivery_transport == "aiohttp"
+    assert DeliveryClient.from_settings(settings).transport == "aiohttp"
+    assert DeliveryClient.from_settings(load_settings({})).transport == "http1"
+    with pytest.raises(SettingsError, match="HOOKRELAY_DELIVERY_TRANSPORT.*http1, aiohttp"):
+        load_settings({"HOOKRELAY_DELIVERY_TRANSPORT": "curl"})
 
 
 def test_given_mapping_is_used_instead_of_process_environment(

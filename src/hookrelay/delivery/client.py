@@ -151,7 +151,9 @@ class DeliveryClient:
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: object) -> DeliveryClient:
-        """Build a client from ``HOOKRELAY_DELIVERY_TIMEOUT`` and ``..._ALLOW_PRIVATE_TARGETS``."""
+        """Build a client from ``HOOKRELAY_DELIVERY_TIMEOUT``, ``..._TRANSPORT`` and
+        ``HOOKRELAY_ALLOW_PRIVATE_TARGETS``; ``options`` override."""
+        options.setdefault("transport", settings.delivery_transport)
         return cls(
             timeout=settings.delivery_timeout,
             allow_private_targets=settings.allow_private_targets,
