@@ -15,6 +15,7 @@ from sqlalchemy import text
 from hookrelay.db.group_commit import GroupCommit
 from hookrelay.db.models import Delivery
 from hookrelay.db.repositories import deliveries as deliveries_repo
+from hookrelay.db.repositories import endpoints as endpoints_repo
 from hookrelay.db.repositories import events as events_repo
 from hookrelay.db.types import utcnow
 from hookrelay.domain.ids import new_id
@@ -182,3 +183,16 @@ async def test_deliveries_pages_keep_room_for_the_lease_update(services) -> None
         (["fillfactor=60"],)
     ]
     assert Delivery.__table__.dialect_options["postgresql"]["with"] == {"fillfactor": 60}
+
+
+async def test_publishing_does_not_wait_for_a_worker_holding_its_endpoint(services, app_key) -> None:
+    """A worker recording a breaker holds the endpoint row (FOR NO KEY UPDATE); the foreign-key
+    check of new deliveries (FOR KEY SHARE) must not queue behind it."""
+    endpoint = await create_endpoint(services, app_id=app_key[0], fields={"url": "http://127.0.0.1:9/a"})
+    async with services.database.transaction() as connection:
+        locked = await endpoints_repo.lock_endpoints(connection, [endpoint["id"]])
+        assert list(locked) == [endpoint["id"]]
+        status, body, _ = await asyncio.wait_for(
+            publish_event(services, app_id=app_key[0], event_type="invoice.paid", data={}), timeout=5
+        )
+    assert status == 202 and [d["endpoint_id"] for d in body["deliveries"]] == [endpoint["id"]]

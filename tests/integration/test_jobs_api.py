@@ -238,6 +238,7 @@ async def test_unknown_job_is_404_problem(client, app_key):
 
 @pytest.mark.parametrize("path, body", [
     ("/v1/jobs", {"type": "demo.echo", "input": {"text": "a\u0000b"}}),
+    ("/v1/jobs", {"type": "demo.echo", "input": {}, "metadata": {"a\u0000": "b"}}),
     ("/v1/events", {"type": "invoice.paid", "data": {"text": "a\u0000b"}}),
 ])
 @pytest.mark.parametrize("idempotency_key", [None, "nul-1"])
@@ -247,6 +248,6 @@ async def test_text_the_database_cannot_store_is_a_422_problem(client, app_key, 
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["code"] == "unstorable_text"
-    fine = await client.post(path, json={**body, **{k: {"text": "ab"} for k in ("input", "data") if k in body}},
+    fine = await client.post(path, json={**body, **{k: {"text": "ab"} for k in ("input", "data", "metadata") if k in body}},
                              headers=headers | ({"Idempotency-Key": "nul-2"} if idempotency_key else {}))
     assert fine.status_code == 202

@@ -132,3 +132,35 @@ async def test_results_keep_their_callers_order(size: int) -> None:
     writer = GroupCommit(store.write)
     names = [f"n{i}" for i in range(size)]
     assert await asyncio.gather(*(writer.submit(n) for n in names)) == [f"stored:{n}" for n in names]
+
+
+async def test_a_batch_rolled_back_by_a_deadlock_is_written_again_whole() -> None:
+    store = Store()
+    deadlocks = [psycopg.errors.DeadlockDetected("deadlock detected")]
+    write = store.write
+
+    async def deadlocks_once(items: list[str]) -> list[str]:
+        if deadlocks:
+            store.batches.append(list(items))
+            raise deadlocks.pop()
+        return await write(items)
+
+    writer = GroupCommit(deadlocks_once)
+    assert await asyncio.gather(*(writer.submit(n) for n in "ab")) == ["stored:a", "stored:b"]
+    assert store.batches == [["a", "b"], ["a", "b"]]
+
+
+async def test_the_writer_does_not_carry_the_first_callers_context() -> None:
+    import contextvars
+
+    request_id = contextvars.ContextVar("request_id", default=None)
+    seen: list[object] = []
+
+    async def write(items: list[str]) -> list[None]:
+        seen.append(request_id.get())
+        return [None] * len(items)
+
+    writer = GroupCommit(write)
+    request_id.set("req_1")
+    await writer.submit("a")
+    assert seen == [None]

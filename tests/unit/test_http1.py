@@ -279,3 +279,30 @@ async def test_tls_is_verified_against_the_client_store(serve, certificate) -> N
     trusting.finish(connection, response, target.key)
     await trusting.aclose()
 
+
+
+async def test_an_answer_followed_by_another_stands_and_its_connection_is_dropped(serve) -> None:
+    async def two_answers(reader, writer, number) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+                     b"HTTP/1.1 500 Oops\r\ncontent-length: 30\r\n\r\nbad")
+        await writer.drain()
+
+    server = await serve(two_answers)
+    async with _client() as client:
+        first = await client.send(_request(server.port))
+        second = await client.send(_request(server.port))
+    assert (first.status, first.body, first.error) == (200, "ok", None)
+    assert (second.status, second.body) == (200, "ok")
+    assert server.connections == 2  # the first connection, out of step, was not reused
+
+
+async def test_a_non_chunked_transfer_encoding_body_ends_with_the_connection(serve) -> None:
+    async def identity(reader, writer, number) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: identity\r\n\r\nall of it")
+        await writer.drain()
+        writer.close()
+
+    server = await serve(identity)
+    async with _client() as client:
+        result = await client.send(_request(server.port))
+    assert (result.status, result.body, result.error_message) == (200, "all of it", None)

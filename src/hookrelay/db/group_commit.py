@@ -10,25 +10,31 @@ carried its rows before it answers, so nothing is acknowledged that is not durab
 
 One statement is atomic: if PostgreSQL rejects it (bad data, a constraint), nothing of the
 batch was written, and each request's rows are written again on their own, so only the
-request at fault fails. Any other error (the connection, the server) fails the whole batch:
-whether it committed is unknown, and writing again could write twice.
+request at fault fails; if it rolled it back to break a deadlock, the batch is written again.
+Any other error (the connection, the server) fails the whole batch: whether it committed is
+unknown, and writing again could write twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 import psycopg.errors
 
+from hookrelay.errors import ServiceUnavailable
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
-from hookrelay.errors import ServiceUnavailable
-
 # PostgreSQL refused the statement for what it holds: nothing of it was written.
 REFUSED = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
+# PostgreSQL rolled the statement back to break a deadlock or a serialization conflict: nothing
+# of it was written, and the same batch may simply be written again.
+RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+WRITE_ATTEMPTS = 3
 
 
 class GroupCommit(Generic[Item, Result]):
@@ -47,8 +53,10 @@ class GroupCommit(Generic[Item, Result]):
     async def submit(self, item: Item) -> Result:
         future = self.loop.create_future()
         self._queued.append((item, future))
-        if self._writer is None:
-            self._writer = self.loop.create_task(self._write_queued())
+        if self._writer is None or self._writer.done():
+            # A context of its own: the writer serves many requests, and must not log with the
+            # request id of the first one.
+            self._writer = self.loop.create_task(self._write_queued(), context=contextvars.Context())
         return await future
 
     async def _write_queued(self) -> None:
@@ -71,14 +79,14 @@ class GroupCommit(Generic[Item, Result]):
 
     async def _write_batch(self, batch: list[tuple[Item, asyncio.Future]]) -> None:
         try:
-            results = await self._write([item for item, _ in batch])
+            results = await self._write_again_if_rolled_back([item for item, _ in batch])
         except REFUSED as exc:
             if len(batch) == 1:
                 _settle(batch[0][1], error=exc)
                 return
             for item, future in batch:
                 try:
-                    (result,) = await self._write([item])
+                    (result,) = await self._write_again_if_rolled_back([item])
                 except Exception as own_error:
                     _settle(future, error=own_error)
                 else:
@@ -90,6 +98,17 @@ class GroupCommit(Generic[Item, Result]):
             return
         for (_, future), result in zip(batch, results, strict=True):
             _settle(future, result=result)
+
+
+    async def _write_again_if_rolled_back(self, items: list[Item]) -> list[Result]:
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                return await self._write(items)
+            except RETRYABLE:
+                if attempt == WRITE_ATTEMPTS:
+                    raise
+                await asyncio.sleep(0.01 * attempt)
+        raise AssertionError("unreachable")
 
 
 def _settle(future: asyncio.Future, *, result: object = None, error: BaseException | None = None) -> None:

@@ -11,9 +11,12 @@ answer (chunked bodies, keep-alive rules, 1xx answers, malformed input), is http
 What it does: one keep-alive pool per (scheme, host, port); TLS with SNI and the client's
 certificate store; the SSRF pin: names are resolved here, the answer is checked, and only
 checked addresses are connected to, so DNS cannot change between check and connect; a
-reused connection that the server had closed while idle is replaced once, since no byte of
-an answer came back on it; a body is kept up to the caller's limit and the connection is
-closed rather than drained past it.
+reused connection that the server closed as the request went out, with no byte of an answer
+back, is replaced once and the request sent again (the server most likely closed it for its
+keep-alive timeout before reading the request; if it had read it, the receiver gets it twice,
+which the ``webhook-id`` lets it recognise, and a webhook is at-least-once anyway); a body is
+kept up to the caller's limit and the connection is closed rather than drained past it; an
+answer followed by a second one stands, and the connection is dropped.
 
 What it leaves out, on purpose: proxies (they would bypass the SSRF pin), redirects (never
 followed, SPEC §5), cookies, compression (``accept-encoding: identity`` is sent), HTTP/2,
@@ -37,6 +40,10 @@ __all__ = ["ConnectionClosedEarly", "Http1Pool", "Http1Target", "Http1Response"]
 
 # Idle connections older than this are dropped the next time the pool is swept.
 _SWEEP_EVERY_SECONDS = 5.0
+
+
+class SecondAnswer(Exception):
+    """Raised inside httptools' callback when a complete answer is followed by another."""
 
 
 class ConnectionClosedEarly(ConnectionError):
@@ -93,6 +100,8 @@ class Http1Response:
 
     # --- httptools callbacks
     def on_message_begin(self) -> None:
+        if self.complete:  # a second answer to one request: the connection is out of step
+            raise SecondAnswer("the server sent more than one answer to one request")
         self.raw_headers = []
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -128,6 +137,11 @@ class Http1Response:
         except httptools.HttpParserUpgrade:
             self.fail(httptools.HttpParserError("the server switched protocols, unasked"))
         except httptools.HttpParserError as exc:
+            if isinstance(exc.__context__, SecondAnswer):
+                # The first answer stands as it was read; the connection is not used again.
+                self.keep_alive = False
+                self._connection.abort()
+                return
             self.fail(exc)
 
     def expire(self) -> None:
@@ -151,8 +165,11 @@ class Http1Response:
 
     def _ends_with_connection(self) -> bool:
         """No length and not chunked: the body is whatever comes until the server closes."""
-        names = {name.lower() for name, _ in self.raw_headers}
-        return b"content-length" not in names and b"transfer-encoding" not in names
+        for name, value in self.raw_headers:
+            name = name.lower()
+            if name == b"content-length" or (name == b"transfer-encoding" and b"chunked" in value.lower()):
+                return False
+        return True
 
     @property
     def reusable(self) -> bool:

@@ -8,15 +8,16 @@ at two moments (SPEC §5 "Endpoints"):
   a name that answered a public address at creation answers 127.0.0.1 later).
 
 The connect-time check must look at the *same* answer the socket connects to, or an attacker
-whose DNS alternates answers wins the race between "check" and "connect". With the aiohttp
-transport, :class:`GuardedResolver` is aiohttp's resolver: aiohttp connects only to addresses
-it returned, and it returns only checked ones, so the pin is exact (aiohttp's DNS cache only
-ever holds checked answers too). The httpcore transport resolves on its own, so there the
-client calls :func:`target_problem` first, a pre-check with a small window; that transport
-exists for comparison and tests, not production.
+whose DNS alternates answers wins the race between "check" and "connect". The default ``http1``
+transport (``delivery.http1``) resolves names with :func:`resolve_host`, checks the answer and
+connects only to those addresses. With the ``aiohttp`` transport, :class:`GuardedResolver` is
+aiohttp's resolver: aiohttp connects only to addresses it returned, and it returns only
+checked ones (aiohttp's DNS cache only ever holds checked answers too). The httpcore transport
+resolves on its own, so there the client calls :func:`target_problem` first, a pre-check with
+a small window; that transport exists for comparison and tests, not production.
 
-IP-literal URLs never reach a resolver (aiohttp skips it for them), so
-:func:`target_problem` checks literals directly for both transports.
+IP-literal URLs never reach a resolver, so :func:`target_problem` checks literals directly
+for every transport.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ async def target_problem(host: str, port: int, *, resolve: bool) -> str | None:
     """Return why connecting to ``host`` must be refused, or None.
 
     IP literals are judged as they are. Names are resolved and judged only if ``resolve``
-    (the httpcore pre-check); with the aiohttp transport the resolver judges them instead.
+    (the httpcore pre-check); the http1 and aiohttp transports judge them where they connect.
     Raises ``socket.gaierror`` if a name does not resolve.
     """
     literal = ip_literal(host)

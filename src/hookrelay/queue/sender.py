@@ -17,6 +17,7 @@ messages are enqueued directly, as before.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 import uuid
 import weakref
@@ -60,7 +61,9 @@ class PipelinedSender:
         self._pending.append((message.queue_name, message.options["redis_message_id"], _encode(message)))
         self.broker.emit_after("enqueue", message, delay_ms)
         if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._write_pending())
+            # A context of its own: the writer sends many requests' messages, and must not log
+            # with the request id of the first one.
+            self._writer = asyncio.get_running_loop().create_task(self._write_pending(), context=contextvars.Context())
 
     async def flush(self) -> None:
         """Wait until everything queued so far was written (or given up on)."""

@@ -147,6 +147,10 @@ async def record_event(
     return RecordedEvent(plan.id, now, plan.delivery_rows)
 
 
+def _by_endpoint(row: dict) -> str:
+    return row["endpoint_id"]
+
+
 @dataclass(frozen=True)
 class Publication:
     """One ``POST /v1/events`` waiting for its group commit."""
@@ -176,9 +180,10 @@ async def _record_events_direct(services, publications: list[Publication]) -> li
             )
             for publication in publications
         ]
-        await events_repo.insert_events_with_deliveries_direct(
-            driver, [plan.event_row for plan in plans], [row for plan in plans for row in plan.delivery_rows]
-        )
+        # In endpoint order, the order in which workers lock endpoints: the foreign-key checks of
+        # a large batch then take their endpoint locks in that order too, and cannot deadlock.
+        delivery_rows = sorted((row for plan in plans for row in plan.delivery_rows), key=_by_endpoint)
+        await events_repo.insert_events_with_deliveries_direct(driver, [plan.event_row for plan in plans], delivery_rows)
     outbox = Outbox([row["id"] for plan in plans if plan.announce for row in plan.delivery_rows])
     outbox.flush(services)
     return [RecordedEvent(plan.id, plan.event_row["created_at"], plan.delivery_rows) for plan in plans]

@@ -9,6 +9,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
+from hookrelay.api.params import refuse_unstorable_text
 from hookrelay.domain.idempotency import fingerprint, is_valid_key
 from hookrelay.errors import BadRequest, PayloadTooLarge
 from hookrelay.services import events as events_service
@@ -38,8 +39,10 @@ class EventsController(Controller):
     ) -> Response[dict]:
         """Record an event and one delivery per matching enabled endpoint (202)."""
         services = request.app.state.services
-        if len(msgspec.json.encode(data.data)) > services.settings.max_payload_bytes:
+        encoded = msgspec.json.encode(data.data)
+        if len(encoded) > services.settings.max_payload_bytes:
             raise PayloadTooLarge("the event data is larger than HOOKRELAY_MAX_PAYLOAD_BYTES")
+        refuse_unstorable_text("data", encoded)
         idempotency = None
         if idempotency_key is not None:
             if not is_valid_key(idempotency_key):

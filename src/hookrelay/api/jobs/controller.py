@@ -11,6 +11,7 @@ from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, Quer
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from hookrelay.api.jobs.schemas import JobAccepted, JobIn, JobList, JobOut
+from hookrelay.api.params import refuse_unstorable_text
 from hookrelay.domain.idempotency import fingerprint, is_valid_key
 from hookrelay.domain.jobs import JobStatus, retry_after_hint
 from hookrelay.errors import BadRequest, PayloadTooLarge, Unprocessable
@@ -44,8 +45,12 @@ class JobsController(Controller):
         """Submit a job; answers 202 with its id and status URL at once."""
         services = request.app.state.services
         job_input = msgspec.to_builtins(data.input)
-        if len(msgspec.json.encode(job_input)) > services.settings.max_payload_bytes:
+        encoded_input = msgspec.json.encode(job_input)
+        if len(encoded_input) > services.settings.max_payload_bytes:
             raise PayloadTooLarge("the job input is larger than HOOKRELAY_MAX_PAYLOAD_BYTES")
+        refuse_unstorable_text("input", encoded_input)
+        if data.metadata:
+            refuse_unstorable_text("metadata", msgspec.json.encode(data.metadata))
         job_type = get_job_type(data.type)
         if job_type is None:
             names = registered_names()

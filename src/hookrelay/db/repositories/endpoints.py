@@ -99,12 +99,17 @@ async def breaker_counts(connection: AsyncConnection, *, now: datetime) -> tuple
 
 
 async def lock_endpoints(connection: AsyncConnection, endpoint_ids: list[str]) -> dict[str, dict]:
-    """The endpoints' current rows, locked until the transaction ends (breaker read-modify-write)."""
+    """The endpoints' current rows, locked until the transaction ends (breaker read-modify-write).
+
+    FOR NO KEY UPDATE, not FOR UPDATE: it still serialises the workers updating one endpoint,
+    but not the inserts of new deliveries for it, whose foreign-key check takes FOR KEY SHARE.
+    With FOR UPDATE, every ``POST /v1/events`` batch naming an endpoint whose breaker a worker
+    was recording (perhaps releasing thousands of held deliveries) waited for that transaction."""
     if not endpoint_ids:
         return {}
     statement = select(endpoints).where(endpoints.c.id.in_(sorted(endpoint_ids))).order_by(endpoints.c.id)
     if connection.dialect.name == "postgresql":
-        statement = statement.with_for_update()
+        statement = statement.with_for_update(key_share=True)
     rows = await connection.execute(statement)
     return {row.id: dict(row._mapping) for row in rows}
 
