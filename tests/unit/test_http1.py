@@ -79,9 +79,19 @@ def _request(port: int, path: str = "/hook", body: bytes = b'{"a":1}') -> Webhoo
                                                                            ("webhook-id", "msg_1")), body=body)
 
 
-async def ok(reader, writer, number) -> None:
-    writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain; charset=utf-8\r\n\r\nok")
-    await writer.drain()
+def answering(raw: bytes, *, then_close: bool = False) -> Handler:
+    """A handler that answers every request with ``raw``, then closes the connection if asked."""
+
+    async def answer(reader, writer, number) -> None:
+        writer.write(raw)
+        await writer.drain()
+        if then_close:
+            writer.close()
+
+    return answer
+
+
+ok = answering(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain; charset=utf-8\r\n\r\nok")
 
 
 async def test_a_request_is_sent_as_given_and_the_connection_is_reused(serve) -> None:
@@ -118,12 +128,7 @@ async def test_an_idle_connection_the_server_dropped_is_replaced_once(serve) -> 
 
 
 async def test_an_answer_cut_short_is_a_connection_failure_and_not_sent_again(serve) -> None:
-    async def cut(reader, writer, number) -> None:
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly this")
-        await writer.drain()
-        writer.close()
-
-    server = await serve(cut)
+    server = await serve(answering(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly this", then_close=True))
     async with _client() as client:
         result = await client.send(_request(server.port))
     # The status arrived, so the attempt is judged by it; the body error is noted.
@@ -146,13 +151,7 @@ async def test_an_answer_cut_short_is_a_connection_failure_and_not_sent_again(se
     (b"HTTP/1.1 204 No Content\r\n\r\n", ""),
 ])
 async def test_bodies_by_chunks_by_close_after_1xx_and_none(serve, answer: bytes, body: str) -> None:
-    async def scripted(reader, writer, number) -> None:
-        writer.write(answer)
-        await writer.drain()
-        if b"connection: close" in answer:
-            writer.close()
-
-    server = await serve(scripted)
+    server = await serve(answering(answer, then_close=b"connection: close" in answer))
     async with _client() as client:
         result = await client.send(_request(server.port))
         again = await client.send(_request(server.port))
@@ -162,22 +161,14 @@ async def test_bodies_by_chunks_by_close_after_1xx_and_none(serve, answer: bytes
 
 
 async def test_a_malformed_answer_is_a_protocol_failure(serve) -> None:
-    async def garbage(reader, writer, number) -> None:
-        writer.write(b"NOT HTTP AT ALL\r\n\r\n")
-        await writer.drain()
-
-    server = await serve(garbage)
+    server = await serve(answering(b"NOT HTTP AT ALL\r\n\r\n"))
     async with _client() as client:
         result = await client.send(_request(server.port))
     assert result.error is TransportError.PROTOCOL
 
 
 async def test_a_large_body_is_cut_and_its_connection_not_reused(serve) -> None:
-    async def large(reader, writer, number) -> None:
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 1000000\r\n\r\n" + b"x" * 1_000_000)
-        await writer.drain()
-
-    server = await serve(large)
+    server = await serve(answering(b"HTTP/1.1 200 OK\r\ncontent-length: 1000000\r\n\r\n" + b"x" * 1_000_000))
     async with _client() as client:
         first = await client.send(_request(server.port))
         await client.send(_request(server.port))
@@ -282,12 +273,8 @@ async def test_tls_is_verified_against_the_client_store(serve, certificate) -> N
 
 
 async def test_an_answer_followed_by_another_stands_and_its_connection_is_dropped(serve) -> None:
-    async def two_answers(reader, writer, number) -> None:
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
-                     b"HTTP/1.1 500 Oops\r\ncontent-length: 30\r\n\r\nbad")
-        await writer.drain()
-
-    server = await serve(two_answers)
+    server = await serve(answering(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+                                   b"HTTP/1.1 500 Oops\r\ncontent-length: 30\r\n\r\nbad"))
     async with _client() as client:
         first = await client.send(_request(server.port))
         second = await client.send(_request(server.port))
@@ -297,12 +284,8 @@ async def test_an_answer_followed_by_another_stands_and_its_connection_is_droppe
 
 
 async def test_a_non_chunked_transfer_encoding_body_ends_with_the_connection(serve) -> None:
-    async def identity(reader, writer, number) -> None:
-        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: identity\r\n\r\nall of it")
-        await writer.drain()
-        writer.close()
-
-    server = await serve(identity)
+    server = await serve(answering(b"HTTP/1.1 200 OK\r\ntransfer-encoding: identity\r\n\r\nall of it",
+                                   then_close=True))
     async with _client() as client:
         result = await client.send(_request(server.port))
     assert (result.status, result.body, result.error_message) == (200, "all of it", None)

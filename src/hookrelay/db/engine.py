@@ -112,16 +112,8 @@ class Database:
 
     async def retry_on_deadlock(self, transaction, *, attempts: int = 3):
         """``await transaction()`` (a whole transaction), again if PostgreSQL aborted it for a
-        deadlock or a serialization failure."""
-        for attempt in range(1, attempts + 1):
-            try:
-                return await transaction()
-            except (DBAPIError, psycopg.Error) as exc:
-                cause = exc.orig if isinstance(exc, DBAPIError) else exc
-                retryable = isinstance(cause, (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure))
-                if not retryable or attempt == attempts:
-                    raise
-                await asyncio.sleep(0.01 * attempt)
+        deadlock or a serialization failure (:func:`retry_when_rolled_back`)."""
+        return await retry_when_rolled_back(transaction, attempts=attempts)
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
@@ -129,6 +121,21 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def retry_when_rolled_back(work, *, attempts: int = 3):
+    """``await work()`` (a whole transaction or one autocommit statement), again if PostgreSQL
+    rolled it back to break a deadlock or a serialization conflict: then nothing of it was
+    written, so writing it again cannot write twice."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await work()
+        except (DBAPIError, psycopg.Error) as exc:
+            cause = exc.orig if isinstance(exc, DBAPIError) else exc
+            retryable = isinstance(cause, (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure))
+            if not retryable or attempt == attempts:
+                raise
+            await asyncio.sleep(0.01 * attempt)
 
 
 # Keyed weakly by the loop object: a closed loop's engines go with it, and a new loop that

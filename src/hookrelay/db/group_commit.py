@@ -24,6 +24,7 @@ from typing import Generic, TypeVar
 
 import psycopg.errors
 
+from hookrelay.db.engine import retry_when_rolled_back
 from hookrelay.errors import ServiceUnavailable
 
 Item = TypeVar("Item")
@@ -31,10 +32,6 @@ Result = TypeVar("Result")
 
 # PostgreSQL refused the statement for what it holds: nothing of it was written.
 REFUSED = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
-# PostgreSQL rolled the statement back to break a deadlock or a serialization conflict: nothing
-# of it was written, and the same batch may simply be written again.
-RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
-WRITE_ATTEMPTS = 3
 
 
 class GroupCommit(Generic[Item, Result]):
@@ -99,16 +96,8 @@ class GroupCommit(Generic[Item, Result]):
         for (_, future), result in zip(batch, results, strict=True):
             _settle(future, result=result)
 
-
     async def _write_again_if_rolled_back(self, items: list[Item]) -> list[Result]:
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
-            try:
-                return await self._write(items)
-            except RETRYABLE:
-                if attempt == WRITE_ATTEMPTS:
-                    raise
-                await asyncio.sleep(0.01 * attempt)
-        raise AssertionError("unreachable")
+        return await retry_when_rolled_back(lambda: self._write(items))
 
 
 def _settle(future: asyncio.Future, *, result: object = None, error: BaseException | None = None) -> None:

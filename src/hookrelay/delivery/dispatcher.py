@@ -21,7 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-
 from hookrelay import __version__
 from hookrelay.db.repositories import deliveries as deliveries_repo
 from hookrelay.db.repositories import endpoints as endpoints_repo
