@@ -5,6 +5,7 @@ the README's "what changed" list were found this way, then explained with ``py-s
     uv run python -m bench.cpu_split submission   # wrk POST /v1/jobs against `hookrelay api` alone
     uv run python -m bench.cpu_split end_to_end   # wrk POST /v1/events with worker + scheduler running
     uv run python -m bench.cpu_split drain        # one 20,000-delivery drain (from worker start)
+    uv run python -m bench.cpu_split drain --leftover   # … then the messages still queued after it
 
 Reads /proc; Linux only. One run, no repetitions: a diagnostic, not a benchmark figure.
 """
@@ -59,11 +60,11 @@ def report(before: dict, after: dict, items: float, wall: float, unit: str) -> N
     print(f"  total      {sum(by_kind.values()):6.2f} CPU-s of {os.cpu_count() * wall:.1f} available")
 
 
-def _wrk_shape(path: str, body: str, with_workers: bool, seconds: float) -> None:
+def _wrk_shape(path: str, body: str, with_workers: bool, seconds: float, api_workers: int) -> None:
     from bench.wrk import run_wrk
 
     receiver = Receiver(LOGS / "cpu_split") if with_workers else None
-    stack = HookrelayStack("cpu_split", api_workers=1, redis_db=REDIS_HOOKRELAY_DB)
+    stack = HookrelayStack("cpu_split", api_workers=api_workers, redis_db=REDIS_HOOKRELAY_DB)
     try:
         stack.create_database()
         stack.start_api()
@@ -86,7 +87,7 @@ def _wrk_shape(path: str, body: str, with_workers: bool, seconds: float) -> None
             receiver.stop()
 
 
-def _drain(count: int) -> None:
+def _drain(count: int, *, leftover: bool) -> None:
     from bench import scenario_drain
     from bench.backlog import make_events
 
@@ -102,7 +103,8 @@ def _drain(count: int) -> None:
     def stop_measured(name: str) -> None:
         if name == "worker" and "after" not in marks:
             marks["after"], marks["wall"] = _cpu_by_pid(), time.time() - marks["started"]
-        stop(name)
+        if not leftover:
+            stop(name)
 
     stack.start_worker, stack.stop = start_worker_measured, stop_measured  # type: ignore[method-assign]
     try:
@@ -113,28 +115,51 @@ def _drain(count: int) -> None:
         print(f"drain {count}: {result['rate'] or 0:.0f} deliveries/s over {result['seconds'] or 0:.1f} s; "
               f"first 2xx {result['start_to_first_2xx_s'] or 0:.2f} s after the worker started")
         report(marks["before"], marks["after"], count, marks["wall"], "delivery")
+        if leftover:
+            _consume_leftover_messages()
     finally:
+        stack.stop = stop  # type: ignore[method-assign]
         stack.stop_all()
         receiver.stop()
+
+
+def _consume_leftover_messages(timeout: float = 180.0) -> None:
+    """What the workers spend, after the last delivery, on the ``deliver`` messages still queued:
+    the deliveries they name were leased by other messages' claims (``fill_to``)."""
+    import redis
+
+    from bench.common import redis_url
+
+    client = redis.Redis.from_url(redis_url(REDIS_HOOKRELAY_DB))
+    queued = client.llen("dramatiq:deliveries")
+    before, started = _cpu_by_pid(), time.time()
+    while client.llen("dramatiq:deliveries") > 0 and time.time() - started < timeout:
+        time.sleep(0.05)
+    after, wall = _cpu_by_pid(), time.time() - started
+    print(f"{queued} deliver messages left after the last delivery, consumed in {wall:.1f} s")
+    report(before, after, max(queued, 1), wall, "leftover message")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("shape", choices=("submission", "end_to_end", "drain"))
     parser.add_argument("--seconds", type=float, default=10.0, help="wrk duration (submission, end_to_end)")
+    parser.add_argument("--leftover", action="store_true",
+                        help="drain: then measure consuming the messages still queued after the last delivery")
+    parser.add_argument("--api-workers", type=int, default=1, help="hookrelay api processes (submission, end_to_end)")
     parser.add_argument("--deliveries", type=int, default=20_000, help="backlog size (drain)")
     args = parser.parse_args(argv)
     LOGS.mkdir(parents=True, exist_ok=True)
     flush_redis(REDIS_HOOKRELAY_DB)
     try:
         if args.shape == "drain":
-            _drain(args.deliveries)
+            _drain(args.deliveries, leftover=args.leftover)
         else:
             from bench.scenario_end_to_end import EVENT_BODY
             from bench.scenario_submission import JOB_BODY
 
             path, body = ("/v1/jobs", JOB_BODY) if args.shape == "submission" else ("/v1/events", EVENT_BODY)
-            _wrk_shape(path, body, with_workers=args.shape == "end_to_end", seconds=args.seconds)
+            _wrk_shape(path, body, with_workers=args.shape == "end_to_end", seconds=args.seconds, api_workers=args.api_workers)
     finally:
         flush_redis(REDIS_HOOKRELAY_DB)
 

@@ -4,6 +4,7 @@ racing workers, and deliveries whose message was lost."""
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 
 import pytest
@@ -158,3 +159,64 @@ async def test_retention_purges_old_events_with_their_deliveries_and_attempts_bu
     async with services.database.transaction() as connection:
         kept = set((await connection.execute(text("SELECT id FROM events"))).scalars())
     assert kept == {delivered[4]["id"], fresh["id"]}
+
+
+async def _published_deliveries(services, app_id: str, url: str, *, count: int) -> list[str]:
+    """One endpoint at ``url`` and ``count`` events published to it: their delivery ids."""
+    await create_endpoint(services, app_id=app_id, fields={"url": url})
+    ids = []
+    for n in range(count):
+        _, body, _ = await publish_event(services, app_id=app_id, event_type="order.created", data={"n": n})
+        ids += [d["id"] for d in body["deliveries"]]
+    return ids
+
+
+async def test_a_message_whose_deliveries_this_worker_leased_after_it_was_sent_needs_no_database(
+    services, app_key, receiver, monkeypatch
+):
+    url, received = receiver
+    ids = await _published_deliveries(services, app_key[0], url, count=3)
+    sent_before_the_claim = time.time() - 1
+    async with DeliveryClient(timeout=5, allow_private_targets=True) as client:
+        worker = Dispatcher(services, client)
+        # The first message's claim tops its batch up with the other two deliveries.
+        assert await worker.deliver([ids[0]], sent_at=sent_before_the_claim) == 3
+        database_uses = []
+        for name in ("driver_connection", "transaction"):
+            original = getattr(services.database, name)
+            monkeypatch.setattr(
+                services.database, name, lambda *a, _original=original, **k: database_uses.append(1) or _original(*a, **k)
+            )
+        # The other two messages, sent before that claim, are answered from memory.
+        assert await worker.deliver([ids[1]], sent_at=sent_before_the_claim) == 0
+        assert await worker.deliver([ids[2]], sent_at=sent_before_the_claim) == 0
+        assert database_uses == []
+        # A message sent after the lease (a replay, a follow-up, a re-send) is attempted again.
+        async with services.database.transaction() as connection:
+            await connection.execute(
+                text("UPDATE deliveries SET status = 'pending', next_attempt_at = now() WHERE id = :id"), {"id": ids[1]}
+            )
+        assert await worker.deliver([ids[1]], sent_at=time.time()) == 1
+    assert sorted(attempt for _, attempt in received) == ["1", "1", "1", "2"]
+
+
+async def test_a_message_left_with_nothing_of_its_own_still_tops_up_while_a_backlog_lasts(
+    services, app_key, receiver, monkeypatch
+):
+    from hookrelay.delivery import dispatcher as dispatcher_module
+
+    monkeypatch.setattr(dispatcher_module, "CLAIM_BATCH", 2)
+    url, received = receiver
+    ids = await _published_deliveries(services, app_key[0], url, count=4)
+    sent_before = time.time() - 1
+    async with DeliveryClient(timeout=5, allow_private_targets=True) as client:
+        worker = Dispatcher(services, client)
+        assert await worker.deliver([ids[0]], sent_at=sent_before) == 2  # its own and one more
+        assert not worker.due_work_ran_out
+        # ids[1] was leased by that claim, but the backlog is not known to be over: this
+        # message takes the next two.
+        assert await worker.deliver([ids[1]], sent_at=sent_before) == 2
+        assert await worker.deliver([ids[2]], sent_at=sent_before) == 0  # nothing left to take
+        assert worker.due_work_ran_out
+    assert len(received) == 4
+    assert await _count(services, "SELECT count(*) FROM deliveries WHERE status = 'succeeded'") == 4

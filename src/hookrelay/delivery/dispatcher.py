@@ -27,6 +27,7 @@ from hookrelay.db.repositories import endpoints as endpoints_repo
 from hookrelay.db.types import utcnow
 from hookrelay.delivery.client import DeliveryClient, SendResult
 from hookrelay.delivery.rate_limit import shared_in_process_limiter
+from hookrelay.delivery.recent_claims import RecentClaims
 from hookrelay.delivery.request import WebhookRequest, build_webhook_request, redacted_headers
 from hookrelay.domain.breaker import BreakerState
 from hookrelay.domain.ids import new_id
@@ -95,18 +96,31 @@ class Dispatcher:
         self.client = client
         self.limiter = limiter or shared_in_process_limiter
         self.rand = rand
+        self.recent_claims = RecentClaims()
+        # Whether the last claim found fewer other due deliveries than it could take.
+        self.due_work_ran_out = False
 
     @property
     def lease(self) -> timedelta:
         # Long enough to send and record; a worker killed mid-batch frees its claims after it.
         return self.settings.delivery_timeout + timedelta(seconds=30)
 
-    async def deliver(self, delivery_ids: list[str]) -> int:
-        """Attempt every due delivery among ``delivery_ids``; returns how many were attempted."""
+    async def deliver(self, delivery_ids: list[str], *, sent_at: float | None = None) -> int:
+        """Attempt every due delivery among ``delivery_ids``, topped up with other due ones;
+        returns how many were attempted. ``sent_at`` is when the message asking for them was
+        sent: the ones this process has leased since then need nothing more (``recent_claims``).
+        A message left with none still serves to top up, unless the last top-up came back
+        short: then there is no backlog to take from, and it costs no database round trip."""
+        if sent_at is not None:
+            delivery_ids = self.recent_claims.not_leased_since(delivery_ids, sent_at)
+            if not delivery_ids and self.due_work_ran_out:
+                return 0
         now = utcnow()
         claimed, sendable = await self._claim_and_admit(delivery_ids, now)
+        self._note_top_up(delivery_ids, claimed)
         if not claimed:
             return 0
+        self.recent_claims.remember((row["id"] for row in claimed), now.timestamp())
         stranded = [row for row in claimed if row["endpoint_status"] != "enabled"]
         in_flight, follow_ups = await self._send_within_rate_limits(sendable)
         await self._hold_for_rate(follow_ups)
@@ -116,6 +130,12 @@ class Dispatcher:
         for follow_up in follow_ups:
             self.services.enqueue_deliveries([follow_up.delivery_id], delay_seconds=follow_up.delay_seconds)
         return len(prepared)
+
+    def _note_top_up(self, delivery_ids: list[str], claimed: list[dict]) -> None:
+        wanted = CLAIM_BATCH - len(delivery_ids)
+        if wanted > 0:
+            asked = set(delivery_ids)
+            self.due_work_ran_out = sum(1 for row in claimed if row["id"] not in asked) < wanted
 
     async def _claim_and_admit(self, delivery_ids: list[str], now: datetime) -> tuple[list[dict], list[dict]]:
         """Lease the batch, then let each endpoint's breaker say which to send now; the ones it

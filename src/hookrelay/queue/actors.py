@@ -12,7 +12,7 @@ import weakref
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
-from hookrelay.queue.broker import DELIVERIES_QUEUE, JOBS_QUEUE, ensure_broker
+from hookrelay.queue.broker import DELIVERIES_QUEUE, JOBS_QUEUE, current_message_sent_at, ensure_broker
 from hookrelay.queue import sender
 
 ensure_broker()
@@ -50,7 +50,7 @@ async def run_job(job_id: str) -> None:
 
 @dramatiq.actor(queue_name=DELIVERIES_QUEUE)
 async def deliver(delivery_ids: list[str]) -> None:
-    await dispatcher_for_current_loop().deliver(delivery_ids)
+    await dispatcher_for_current_loop().deliver(delivery_ids, sent_at=current_message_sent_at())
 
 
 _dispatchers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -63,6 +63,14 @@ def ensure_broker() -> dramatiq.Broker:
     return _configured
 
 
+def current_message_sent_at() -> float | None:
+    """When the message being handled was sent (seconds since the epoch, the sender's clock),
+    or None outside a message. ``CurrentMessage`` keeps it in a context variable, which the
+    AsyncIO middleware carries into async actors."""
+    message = CurrentMessage.get_current_message()
+    return message.message_timestamp / 1000 if message is not None else None
+
+
 def current_broker() -> dramatiq.Broker:
     if _configured is None:
         raise RuntimeError("the broker is not configured; call setup_broker first")
