@@ -32,13 +32,14 @@ class Config:
     wrk_threads: int = 2
     wrk_seconds: float = 6.0
     wrk_warmup_seconds: float = 2.0
-    # (2) drain: the counts, unless a calibration drain (hookrelay, `drain_calibration`
-    # deliveries, not counted) shows that one hookrelay repetition would take longer than
-    # `drain_rep_budget_s`; then the count is cut to fit and the table and JSON say so.
+    # (2) drain: the counts, unless calibration drains (hookrelay and the peer,
+    # `drain_calibration` deliveries each, not counted) show that the repetitions of one shape
+    # (hookrelay, peer and ceiling, set-up included) would take longer than
+    # `drain_shape_budget_s`; then the count is cut to fit and the table and JSON say so.
     drain_events: int = 20_000
     fanout_events: int = 5_000
     drain_calibration: int = 2_000
-    drain_rep_budget_s: float = 15.0
+    drain_shape_budget_s: float = 120.0
     drain_adaptive: bool = True
     fanout_endpoints: int = 4
     drain_timeout: float = 240.0

@@ -142,12 +142,51 @@ def ceiling_run(receiver: Receiver, items_path: str, concurrency: int, limit: in
             "complete": client["failed"] == 0, "concurrency": concurrency, "client": client}
 
 
-def _fitted_count(config: Config, requested: int, endpoints: int, rate: float | None) -> int:
-    """The largest count (a multiple of 500 events) whose hookrelay drain fits the budget."""
-    if not rate:
+def _seconds_per_rep(calibration: dict, wall: float, per_delivery_setup: float) -> tuple[float, float] | None:
+    """(fixed seconds, seconds per delivery) of one repetition, from a calibration drain that
+    took ``wall`` seconds in all: its rate gives the draining, ``per_delivery_setup`` the
+    backlog's writing; the rest (processes starting and stopping) is taken as fixed."""
+    rate, delivered = calibration.get("rate"), calibration.get("delivered") or calibration.get("total")
+    if not rate or not delivered:
+        return None
+    per_delivery = 1 / rate + per_delivery_setup
+    return max(0.0, wall - delivered * per_delivery), per_delivery
+
+
+def _fitted_count(config: Config, requested: int, endpoints: int, costs: list[tuple[float, float] | None]) -> int:
+    """The largest count (a multiple of 500 events) whose repetitions, at ``costs`` (fixed,
+    per delivery) for each contender, fit ``drain_shape_budget_s``."""
+    if any(cost is None for cost in costs):
         return requested
-    fits = int(rate * config.drain_rep_budget_s / endpoints) // 500 * 500
+    fixed = sum(cost[0] for cost in costs)
+    per_delivery = sum(cost[1] for cost in costs)
+    deliveries = (config.drain_shape_budget_s / config.reps - fixed) / per_delivery
+    fits = int(deliveries / endpoints) // 500 * 500
     return max(500, min(requested, fits))
+
+
+def _calibrate(config: Config, stack: HookrelayStack, receiver: Receiver, endpoint_ids: list[str], urls: list[str],
+               events_count: int, key: str) -> tuple[dict, int]:
+    """Small drains by hookrelay and the peer (not counted), then the count that fits the budget."""
+    endpoints = len(urls)
+    calibration_events = max(1, config.drain_calibration // endpoints)
+    events = make_events(calibration_events)
+    total = calibration_events * endpoints
+    started = time.perf_counter()
+    hookrelay = hookrelay_rep(stack, receiver, endpoint_ids, events, total, config)
+    hookrelay_wall = time.perf_counter() - started
+    started = time.perf_counter()
+    peer = peer_rep(receiver, urls, events, total, config, f"{key}-calibration")
+    peer_wall = time.perf_counter() - started
+    hookrelay_cost = _seconds_per_rep(
+        hookrelay, hookrelay_wall, (hookrelay["backlog_insert_s"] + hookrelay["outbox_send_s"]) / total)
+    peer_cost = _seconds_per_rep(peer, peer_wall, peer["enqueue_s"] / total)
+    # The ceiling drains faster than hookrelay (or the ratio target is met anyway): hookrelay's
+    # drain time bounds it.
+    ceiling_cost = (1.0, 1 / hookrelay["rate"]) if hookrelay.get("rate") else None
+    fitted = _fitted_count(config, events_count, endpoints, [hookrelay_cost, peer_cost, ceiling_cost])
+    calibration = {**hookrelay, "wall_s": hookrelay_wall, "peer": {**peer, "wall_s": peer_wall}}
+    return calibration, fitted
 
 
 def drain_shape(config: Config, receiver: Receiver, *, events_count: int, endpoints: int) -> dict:
@@ -163,14 +202,11 @@ def drain_shape(config: Config, receiver: Receiver, *, events_count: int, endpoi
         stack.start_api()
         urls = [receiver.url(i) for i in range(endpoints)]
         endpoint_ids = [stack.create_endpoint(url) for url in urls]
-        calibration_events = max(1, config.drain_calibration // endpoints)
-        if config.drain_adaptive and events_count > calibration_events:
-            calibration = hookrelay_rep(stack, receiver, endpoint_ids, make_events(calibration_events),
-                                        calibration_events * endpoints, config)
-            events_count = _fitted_count(config, events_count, endpoints, calibration["rate"])
-            log(f"drain {key}: calibration {calibration['rate'] or 0:.0f}/s over {calibration_events * endpoints} "
-                f"deliveries -> {events_count:,} events"
-                + (" (scaled down to fit)" if events_count < requested else ""))
+        if config.drain_adaptive and events_count * endpoints > config.drain_calibration:
+            calibration, events_count = _calibrate(config, stack, receiver, endpoint_ids, urls, events_count, key)
+            log(f"drain {key}: calibration hookrelay {calibration['rate'] or 0:.0f}/s, peer "
+                f"{calibration['peer']['rate'] or 0:.0f}/s over {calibration['total']} deliveries -> "
+                f"{events_count:,} events" + (" (scaled down to fit)" if events_count < requested else ""))
         total = events_count * endpoints
         log(f"drain {events_count} events x {endpoints} endpoint(s) = {total} deliveries")
         events = make_events(events_count)
@@ -226,8 +262,10 @@ def run(config: Config, receiver: Receiver) -> dict:
     return {
         "shapes": shapes,
         "notes": [
-            f"counts: the issue's unless a calibration drain ({config.drain_calibration} deliveries, not counted) "
-            f"showed a hookrelay repetition would exceed {config.drain_rep_budget_s:g}s; then cut to fit",
+            f"counts: the issue's unless calibration drains by hookrelay and the peer ({config.drain_calibration} "
+            f"deliveries each, not counted) showed that a shape's repetitions (hookrelay, peer and ceiling, set-up "
+            f"included) would exceed {config.drain_shape_budget_s:g}s; then cut to fit, so that make bench stays "
+            "under 10 minutes on a slow day",
             "backlog accepted by SQL, not HTTP: one INSERT…SELECT unnest() per 1,000 events into events "
             "(body = encode_event_body bytes) and deliveries, rows exactly as POST /v1/events writes them, "
             "then one `deliver` message per event sent with hookrelay's own enqueue_deliveries, as the API's "

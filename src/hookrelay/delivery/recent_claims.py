@@ -16,7 +16,7 @@ or of a delivery whose lease expired. A message sent before the lease is the onl
 is skipped. Message times come from the sender's clock and lease times from this process's;
 a sender whose clock runs behind by more than the time between a lease and a replay of the
 same delivery could have that replay skipped, and then the scheduler's lost-message re-send
-delivers it seconds later: a delay, never a loss.
+delivers it (``DELIVERY_RESEND_QUIET_PERIOD`` later): a delay, never a loss.
 """
 
 from __future__ import annotations
