@@ -19,6 +19,8 @@ def test_a_message_sent_at_or_after_the_lease_still_claims():
     claims.remember(["dlv_a"], leased_at=100.0)
     assert claims.not_leased_since(["dlv_a"], sent_at=100.0) == ["dlv_a"]
     assert claims.not_leased_since(["dlv_a"], sent_at=100.5) == ["dlv_a"]
+    # Sent in the same millisecond as the lease (message times are rounded down to it).
+    assert claims.not_leased_since(["dlv_a"], sent_at=99.9995) == ["dlv_a"]
 
 
 def test_a_later_lease_of_the_same_id_answers_messages_sent_before_it():

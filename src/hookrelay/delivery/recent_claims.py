@@ -26,6 +26,9 @@ from itertools import islice
 
 # About 100 bytes an entry: a few MB at most per worker process.
 DEFAULT_CAPACITY = 16_384
+# Message times are whole milliseconds, rounded down: a lease within the same millisecond may
+# have come before the send.
+SEND_TIME_RESOLUTION = 0.001
 
 
 class RecentClaims:
@@ -54,5 +57,5 @@ class RecentClaims:
     def not_leased_since(self, delivery_ids: list[str], sent_at: float) -> list[str]:
         """The ids this process has not leased after ``sent_at``: the ones a message sent
         then still needs a claim for."""
-        leased = self._leased_at
-        return [delivery_id for delivery_id in delivery_ids if leased.get(delivery_id, sent_at) <= sent_at]
+        leased, answered_after = self._leased_at, sent_at + SEND_TIME_RESOLUTION
+        return [delivery_id for delivery_id in delivery_ids if leased.get(delivery_id, 0.0) <= answered_after]
