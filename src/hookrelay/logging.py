@@ -36,7 +36,26 @@ def _mask(value: object) -> object:
     return value
 
 
+_PLAIN = (int, float, bool, type(None))
+
+
+def _has_nothing_to_mask(event_dict: dict) -> bool:
+    """Most lines hold only short strings and numbers under ordinary names: one pass that looks
+    at them, instead of building the line again (a third of the cost of a request's log line)."""
+    for key, value in event_dict.items():
+        if key.lower() in _SECRET_FIELDS:
+            return False
+        if type(value) is str:
+            if "hr_" in value or "whsec_" in value:
+                return False
+        elif type(value) not in _PLAIN:
+            return False
+    return True
+
+
 def redact_secrets(_logger: object, _method: str, event_dict: dict) -> dict:
+    if _has_nothing_to_mask(event_dict):
+        return event_dict
     return {
         key: ("***" if key.lower() in _SECRET_FIELDS else _mask(value))
         for key, value in event_dict.items()
