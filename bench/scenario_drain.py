@@ -160,7 +160,7 @@ def _fitted_count(config: Config, requested: int, endpoints: int, costs: list[tu
         return requested
     fixed = sum(cost[0] for cost in costs)
     per_delivery = sum(cost[1] for cost in costs)
-    deliveries = (config.drain_shape_budget_s / config.reps - fixed) / per_delivery
+    deliveries = (config.drain_shape_budget_s / max(1, config.reps) - fixed) / per_delivery
     fits = int(deliveries / endpoints) // 500 * 500
     return max(500, min(requested, fits))
 

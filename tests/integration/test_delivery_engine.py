@@ -179,8 +179,12 @@ async def test_a_message_whose_deliveries_this_worker_leased_after_it_was_sent_n
     sent_before_the_claim = time.time() - 1
     async with DeliveryClient(timeout=5, allow_private_targets=True) as client:
         worker = Dispatcher(services, client)
-        # The first message's claim tops its batch up with the other two deliveries.
+        # The first message's claim tops its batch up with the other two deliveries, and finds
+        # nothing more: the backlog is over (for a moment, made longer here so that a slow
+        # machine cannot end it before the next two messages).
         assert await worker.deliver([ids[0]], sent_at=sent_before_the_claim) == 3
+        assert worker.backlog_over_until > 0
+        worker.backlog_over_until = time.monotonic() + 60
         database_uses = []
         for name in ("driver_connection", "transaction"):
             original = getattr(services.database, name)
@@ -212,11 +216,16 @@ async def test_a_message_left_with_nothing_of_its_own_still_tops_up_while_a_back
     async with DeliveryClient(timeout=5, allow_private_targets=True) as client:
         worker = Dispatcher(services, client)
         assert await worker.deliver([ids[0]], sent_at=sent_before) == 2  # its own and one more
-        assert not worker.due_work_ran_out
+        assert worker.backlog_over_until == 0
         # ids[1] was leased by that claim, but the backlog is not known to be over: this
         # message takes the next two.
         assert await worker.deliver([ids[1]], sent_at=sent_before) == 2
         assert await worker.deliver([ids[2]], sent_at=sent_before) == 0  # nothing left to take
-        assert worker.due_work_ran_out
-    assert len(received) == 4
-    assert await _count(services, "SELECT count(*) FROM deliveries WHERE status = 'succeeded'") == 4
+        assert worker.backlog_over_until > time.monotonic()
+        # A moment later the backlog is looked at again: new work behind stale messages waits
+        # at most that long.
+        worker.backlog_over_until = time.monotonic() - 1
+        _, body, _ = await publish_event(services, app_id=app_key[0], event_type="order.created", data={"n": 9})
+        assert await worker.deliver([ids[3]], sent_at=sent_before) == 1
+    assert len(received) == 5
+    assert await _count(services, "SELECT count(*) FROM deliveries WHERE status = 'succeeded'") == 5

@@ -43,6 +43,10 @@ log = get_logger("hookrelay.delivery")
 SHORT_RETRY = timedelta(minutes=5)
 # A message's deliveries are topped up with other due ones to this many per batch.
 CLAIM_BATCH = 64
+# After a top-up came back short, messages with nothing of their own left skip the database for
+# this long: enough to spare it a flood of stale messages, short enough that new work queued
+# behind them is still taken within this time by one of their top-ups.
+BACKLOG_OVER_FOR = 0.25
 
 
 @dataclass(frozen=True)
@@ -97,8 +101,8 @@ class Dispatcher:
         self.limiter = limiter or shared_in_process_limiter
         self.rand = rand
         self.recent_claims = RecentClaims()
-        # Whether the last claim found fewer other due deliveries than it could take.
-        self.due_work_ran_out = False
+        # Until when (time.monotonic) to take the backlog as over: see BACKLOG_OVER_FOR.
+        self.backlog_over_until = 0.0
 
     @property
     def lease(self) -> timedelta:
@@ -108,19 +112,20 @@ class Dispatcher:
     async def deliver(self, delivery_ids: list[str], *, sent_at: float | None = None) -> int:
         """Attempt every due delivery among ``delivery_ids``, topped up with other due ones;
         returns how many were attempted. ``sent_at`` is when the message asking for them was
-        sent: the ones this process has leased since then need nothing more (``recent_claims``).
-        A message left with none still serves to top up, unless the last top-up came back
-        short: then there is no backlog to take from, and it costs no database round trip."""
+        sent: the ones this process has leased and recorded since then need nothing more
+        (``recent_claims``). A message left with none still serves to top up, unless a top-up
+        came back short a moment ago: then there is no backlog to take from, and it costs no
+        database round trip."""
         if sent_at is not None:
             delivery_ids = self.recent_claims.not_leased_since(delivery_ids, sent_at)
-            if not delivery_ids and self.due_work_ran_out:
+            if not delivery_ids and time.monotonic() < self.backlog_over_until:
                 return 0
         now = utcnow()
+        self.backlog_over_until = 0.0  # unknown until this claim says
         claimed, sendable = await self._claim_and_admit(delivery_ids, now)
         self._note_top_up(delivery_ids, claimed)
         if not claimed:
             return 0
-        self.recent_claims.remember((row["id"] for row in claimed), now.timestamp())
         stranded = [row for row in claimed if row["endpoint_status"] != "enabled"]
         in_flight, follow_ups = await self._send_within_rate_limits(sendable)
         await self._hold_for_rate(follow_ups)
@@ -129,13 +134,16 @@ class Dispatcher:
         follow_ups = follow_ups + await self._record(prepared, results, stranded)
         for follow_up in follow_ups:
             self.services.enqueue_deliveries([follow_up.delivery_id], delay_seconds=follow_up.delay_seconds)
+        # Only now: a batch that failed before its outcomes were written leaves its leases to
+        # expire, and older messages for those deliveries must then still claim them.
+        self.recent_claims.remember((row["id"] for row in claimed), now.timestamp())
         return len(prepared)
 
     def _note_top_up(self, delivery_ids: list[str], claimed: list[dict]) -> None:
         wanted = CLAIM_BATCH - len(delivery_ids)
-        if wanted > 0:
-            asked = set(delivery_ids)
-            self.due_work_ran_out = sum(1 for row in claimed if row["id"] not in asked) < wanted
+        asked = set(delivery_ids)
+        if wanted > 0 and sum(1 for row in claimed if row["id"] not in asked) < wanted:
+            self.backlog_over_until = time.monotonic() + BACKLOG_OVER_FOR
 
     async def _claim_and_admit(self, delivery_ids: list[str], now: datetime) -> tuple[list[dict], list[dict]]:
         """Lease the batch, then let each endpoint's breaker say which to send now; the ones it

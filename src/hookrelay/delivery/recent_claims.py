@@ -4,19 +4,22 @@ message that asks for work already done here is answered without a database roun
 A claim tops its batch up with other due deliveries (``fill_to``), and those deliveries still
 have their own messages waiting in the queue. Each of those messages used to cost a claim
 statement that found nothing: after a drain of 20,000 one-event messages, about 19,000 were
-still queued and took both cores 30 s (55 CPU-seconds) to get through; answered from here
-when this process leased their deliveries, 18 s (31 CPU-seconds), with the drain itself as
-fast as before (``python -m bench.cpu_split drain --leftover``).
+still queued and took both cores 28–31 s (51–54 CPU-seconds) to get through; answered from
+here when this process leased their deliveries, 18 s (32 CPU-seconds), with the drain itself
+as fast as before (``python -m bench.cpu_split drain --leftover``).
 
 The rule that makes skipping safe: a message asks "attempt these deliveries if they are due".
-If this process leased a delivery *after* the message was sent, that lease already answered
-the message. Whatever later makes the delivery due again sends a message of its own, stamped
-later than the lease: a retry's follow-up, a replay, the scheduler's re-send of a lost message
-or of a delivery whose lease expired. A message sent before the lease is the only kind that
-is skipped. Message times come from the sender's clock and lease times from this process's;
-a sender whose clock runs behind by more than the time between a lease and a replay of the
-same delivery could have that replay skipped, and then the scheduler's lost-message re-send
-delivers it (``DELIVERY_RESEND_QUIET_PERIOD`` later): a delay, never a loss.
+If this process leased a delivery *after* the message was sent and recorded what came of it,
+that lease answered the message. (The dispatcher remembers a batch only once its outcomes are
+written: a batch that failed before leaves its leases to expire, and older messages must still
+claim those deliveries.) Whatever later makes the delivery due again sends a message of its
+own, stamped later than the lease: a retry's follow-up, a replay, the scheduler's re-send. A
+message sent before the lease is the only kind that is skipped. Message times come from the
+sender's clock and lease times from this process's; a sender whose clock runs behind by more
+than the time between a lease and a replay of the same delivery could have that replay
+skipped, and then the scheduler's re-send of due deliveries no worker took delivers it, after
+``DELIVERY_RESEND_QUIET_PERIOD`` (``BUSY_RESEND_QUIET_PERIOD`` while many messages wait): a
+delay, never a loss.
 """
 
 from __future__ import annotations
