@@ -159,7 +159,8 @@ def main(argv: list[str] | None = None) -> None:
             from bench.scenario_submission import JOB_BODY
 
             path, body = ("/v1/jobs", JOB_BODY) if args.shape == "submission" else ("/v1/events", EVENT_BODY)
-            _wrk_shape(path, body, with_workers=args.shape == "end_to_end", seconds=args.seconds, api_workers=args.api_workers)
+            _wrk_shape(path, body, with_workers=args.shape == "end_to_end", seconds=args.seconds,
+                       api_workers=args.api_workers)
     finally:
         flush_redis(REDIS_HOOKRELAY_DB)
 

@@ -141,8 +141,10 @@ class Dispatcher:
 
     def _note_top_up(self, delivery_ids: list[str], claimed: list[dict]) -> None:
         wanted = CLAIM_BATCH - len(delivery_ids)
+        if wanted <= 0:
+            return
         asked = set(delivery_ids)
-        if wanted > 0 and sum(1 for row in claimed if row["id"] not in asked) < wanted:
+        if sum(1 for row in claimed if row["id"] not in asked) < wanted:
             self.backlog_over_until = time.monotonic() + BACKLOG_OVER_FOR
 
     async def _claim_and_admit(self, delivery_ids: list[str], now: datetime) -> tuple[list[dict], list[dict]]:
