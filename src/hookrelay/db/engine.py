@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 import psycopg
 import psycopg.errors
 from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -48,11 +49,22 @@ def _make_engine(url: str) -> AsyncEngine:
     # more than the idle connections do.
     return create_async_engine(
         url,
+        connect_args=_utc_session(url),
         pool_size=32,
         max_overflow=32,
         pool_pre_ping=False,
         pool_recycle=1800,
     )
+
+
+def _utc_session(url: str) -> dict:
+    """Every session in UTC, whatever the server's default: psycopg then hands timestamps back
+    in ``datetime.UTC`` itself, as hookrelay stores and compares them, so the rows read by
+    psycopg directly need no conversion (``deliveries.as_utc``: about 2% of a worker's CPU in a
+    drain). Options already in the URL are kept."""
+    options = make_url(url).query.get("options")
+    utc = "-c TimeZone=UTC"
+    return {"options": f"{options} {utc}" if isinstance(options, str) and options else utc}
 
 
 class Database:

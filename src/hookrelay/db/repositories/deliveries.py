@@ -153,12 +153,14 @@ async def claim_direct(
             "fill": max(0, fill_to - len(delivery_ids)),
         })
         rows = await cursor.fetchall()
+    if driver_connection.info.timezone is UTC:  # hookrelay's own sessions (``db.engine``)
+        return rows
     return [as_utc(row) for row in rows]
 
 
 def as_utc(row: dict) -> dict:
     """Timestamps in UTC, as the SQLAlchemy column type returns them (psycopg gives them in the
-    session's time zone)."""
+    session's time zone, which hookrelay's engine sets to UTC)."""
     return {key: value.astimezone(UTC) if isinstance(value, datetime) else value for key, value in row.items()}
 
 
