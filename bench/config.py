@@ -48,6 +48,10 @@ class Config:
     # (3) end to end
     e2e_seconds: float = 10.0
     e2e_grace_seconds: float = 20.0
+    # wrk connection counts tried before the repetitions, which run at the best (see
+    # scenario_end_to_end); the first is the submission scenario's 32.
+    e2e_connection_probes: tuple[int, ...] = (32, 64, 128)
+    e2e_probe_seconds: float = 4.0
     # (4) first-attempt latency
     latency_rate: int = 200
     latency_seconds: float = 60.0
@@ -75,6 +79,8 @@ class Config:
             ceiling_probe_requests=1_000,
             e2e_seconds=4.0,
             e2e_grace_seconds=15.0,
+            e2e_connection_probes=(32, 64),
+            e2e_probe_seconds=2.0,
             latency_seconds=10.0,
             growth_large=100_000,
             growth_calls=9,

@@ -60,7 +60,8 @@ def report(before: dict, after: dict, items: float, wall: float, unit: str) -> N
     print(f"  total      {sum(by_kind.values()):6.2f} CPU-s of {os.cpu_count() * wall:.1f} available")
 
 
-def _wrk_shape(path: str, body: str, with_workers: bool, seconds: float, api_workers: int) -> None:
+def _wrk_shape(path: str, body: str, with_workers: bool, seconds: float, api_workers: int, connections: int,
+               worker_processes: int | None = None) -> None:
     from bench.wrk import run_wrk
 
     receiver = Receiver(LOGS / "cpu_split") if with_workers else None
@@ -70,10 +71,10 @@ def _wrk_shape(path: str, body: str, with_workers: bool, seconds: float, api_wor
         stack.start_api()
         if receiver is not None:
             stack.create_endpoint(receiver.url(0))
-            stack.start_worker()
+            stack.start_worker(processes=worker_processes)
             stack.start_scheduler()
-            stack.wait_worker_ready(expected=os.cpu_count() or 1)
-        target = dict(body=body, headers=stack.headers(), connections=32, threads=2)
+            stack.wait_worker_ready(expected=worker_processes or os.cpu_count() or 1)
+        target = dict(body=body, headers=stack.headers(), connections=connections, threads=2)
         run_wrk(stack.base + path, seconds=2, **target)  # warm-up
         time.sleep(1)
         before, started = _cpu_by_pid(), time.time()
@@ -147,6 +148,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--leftover", action="store_true",
                         help="drain: then measure consuming the messages still queued after the last delivery")
     parser.add_argument("--api-workers", type=int, default=1, help="hookrelay api processes (submission, end_to_end)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (submission, end_to_end)")
+    parser.add_argument("--worker-processes", type=int, default=None,
+                        help="hookrelay worker --processes (end_to_end; default: its own, one per core)")
     parser.add_argument("--deliveries", type=int, default=20_000, help="backlog size (drain)")
     args = parser.parse_args(argv)
     LOGS.mkdir(parents=True, exist_ok=True)
@@ -160,7 +164,8 @@ def main(argv: list[str] | None = None) -> None:
 
             path, body = ("/v1/jobs", JOB_BODY) if args.shape == "submission" else ("/v1/events", EVENT_BODY)
             _wrk_shape(path, body, with_workers=args.shape == "end_to_end", seconds=args.seconds,
-                       api_workers=args.api_workers)
+                       api_workers=args.api_workers, connections=args.connections,
+                       worker_processes=args.worker_processes)
     finally:
         flush_redis(REDIS_HOOKRELAY_DB)
 
