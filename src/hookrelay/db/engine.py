@@ -9,6 +9,7 @@ transaction begins IMMEDIATE, so that the two loops queue for the write lock ins
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import weakref
 from collections.abc import AsyncIterator
@@ -58,13 +59,19 @@ def _make_engine(url: str) -> AsyncEngine:
 
 
 def _utc_session(url: str) -> dict:
-    """Every session in UTC, whatever the server's default: psycopg then hands timestamps back
-    in ``datetime.UTC`` itself, as hookrelay stores and compares them, so the rows read by
-    psycopg directly need no conversion (``deliveries.as_utc``: about 2% of a worker's CPU in a
-    drain). Options already in the URL are kept."""
-    options = make_url(url).query.get("options")
-    utc = "-c TimeZone=UTC"
-    return {"options": f"{options} {utc}" if isinstance(options, str) and options else utc}
+    """Every psycopg session in UTC, whatever the server's default: psycopg then hands
+    timestamps back in ``datetime.UTC`` itself, as hookrelay stores and compares them, so the
+    rows read by psycopg directly need no conversion (``deliveries.as_utc``: about 2% of a
+    worker's CPU in a drain). The ``options`` of the URL (each of them, if given more than once)
+    or else of ``PGOPTIONS`` are kept; other drivers are left as they are."""
+    parsed = make_url(url)
+    if parsed.get_driver_name() != "psycopg":
+        return {}
+    given = parsed.query.get("options")
+    if isinstance(given, tuple):
+        given = " ".join(given)
+    given = given or os.environ.get("PGOPTIONS", "")
+    return {"options": f"{given} -c TimeZone=UTC".strip()}
 
 
 class Database:

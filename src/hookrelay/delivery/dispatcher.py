@@ -72,9 +72,10 @@ def endpoint_secrets(row: dict, now: datetime) -> list[str]:
     return secrets
 
 
-def prepare(row: dict, now: datetime | None = None) -> Prepared:
-    """Sign this attempt's request: same body bytes and webhook-id, fresh timestamp. ``now``
-    decides whether a rotated-out secret still signs (a batch passes the time of its claim)."""
+def prepare(row: dict, signing_time: datetime | None = None) -> Prepared:
+    """Sign this attempt's request: same body bytes and webhook-id, fresh timestamp.
+    ``signing_time`` (default: now) decides whether a rotated-out secret still signs; a batch
+    reads the clock once for all its requests."""
     number = row["attempts"] + 1
     request = build_webhook_request(
         url=row["endpoint_url"],
@@ -84,7 +85,7 @@ def prepare(row: dict, now: datetime | None = None) -> Prepared:
         data=None,
         delivery_id=row["id"],
         attempt=number,
-        secrets=endpoint_secrets(row, now or utcnow()),
+        secrets=endpoint_secrets(row, signing_time or utcnow()),
         timestamp=int(time.time()),
         custom_headers=row["endpoint_headers"] or None,
         version=__version__,
@@ -129,7 +130,7 @@ class Dispatcher:
         if not claimed:
             return 0
         stranded = [row for row in claimed if row["endpoint_status"] != "enabled"]
-        in_flight, follow_ups = await self._send_within_rate_limits(sendable, now)
+        in_flight, follow_ups = await self._send_within_rate_limits(sendable)
         await self._hold_for_rate(follow_ups)
         prepared = [item for item, _ in in_flight]
         results = await asyncio.gather(*(task for _, task in in_flight))
@@ -181,16 +182,17 @@ class Dispatcher:
             return claimed, enabled
         return claimed, await database.run_transaction(lambda connection: admit(connection, enabled))
 
-    async def _send_within_rate_limits(self, rows: list[dict], now: datetime) -> tuple[list, list[FollowUp]]:
+    async def _send_within_rate_limits(self, rows: list[dict]) -> tuple[list, list[FollowUp]]:
         """Start sending each row its endpoint's rate limit lets go now, the moment it is
         granted (so requests keep the spacing of their grants); the others wait, spending no
         attempt, and come back when their endpoint has room."""
         in_flight, waiting = [], []
+        signing_time = utcnow()
         for row in rows:
             rate = row["endpoint_rate_limit"]
             wait = await self.limiter.acquire(row["endpoint_id"], rate) if rate else 0.0
             if wait <= 0:
-                item = prepare(row, now)
+                item = prepare(row, signing_time)
                 in_flight.append((item, asyncio.ensure_future(self.client.send(item.request))))
             else:
                 # A little spread, so that many waiting deliveries do not all ask again at once.
