@@ -15,7 +15,7 @@ ISSUE = {
     "growth_small": 10_000,
     "growth_large": 1_000_000,
     "due_rows": 1_000,
-    "connections": 32,
+    "connections": 32,  # the submission scenario's; end to end probes its own (see below)
 }
 
 

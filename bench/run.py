@@ -145,8 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         if config.wants("end_to_end") or config.wants("latency") or config.wants("memory"):
             common.phase("live stack setup")
             t = time.monotonic()
-            ceiling_rps = (results.get("submission") or {}).get("ceiling", {}).get("rps")
-            live = _guarded("end_to_end/latency/memory", errors, scenario_live.run, config, receiver, ceiling_rps)
+            ceiling_by_connections = (results.get("submission") or {}).get("ceiling_rps_by_connections") or {}
+            live = _guarded("end_to_end/latency/memory", errors, scenario_live.run, config, receiver,
+                            ceiling_by_connections)
             results.update(live or {})
             phase_seconds["end_to_end+latency+memory"] = time.monotonic() - t
         if config.wants("growth"):

@@ -50,15 +50,28 @@ def run(config: Config) -> dict:
                 runs[name].append(result)
                 log(f"submission rep {rep + 1} {name}: {result['rps']:.0f} req/s, p50 {result['p50_ms']:.1f} ms, "
                     f"p99 {result['p99_ms']:.1f} ms")
+        # The end-to-end scenario runs hookrelay at the connection count it sustains best, so the
+        # ceiling app gets the same chance: one run at each of those counts, for that comparison.
+        ceiling_at: dict[str, float] = {}
+        if config.wants("end_to_end"):
+            url, headers = targets["ceiling"]
+            for connections in config.e2e_connection_probes:
+                if connections != config.connections:
+                    result = run_wrk(url, headers=headers, seconds=config.wrk_seconds,
+                                     **{**wrk, "connections": connections})
+                    ceiling_at[str(connections)] = result["rps"]
+                    log(f"submission ceiling at {connections} connections: {result['rps']:.0f} req/s")
     finally:
         stack.stop_all()
         if ceiling is not None:
             ceiling.stop()
         flush_redis(REDIS_HOOKRELAY_DB)
     hookrelay, ceiling_summary = summarize(runs["hookrelay"]), summarize(runs["ceiling"])
+    ceiling_at[str(config.connections)] = ceiling_summary["rps"]
     return {
         "hookrelay": hookrelay,
         "ceiling": ceiling_summary,
+        "ceiling_rps_by_connections": ceiling_at,
         "rps_ratio": ratio(hookrelay["rps"], ceiling_summary["rps"]),
         "p99_ratio": ratio(hookrelay["p99_ms"], ceiling_summary["p99_ms"]),
         "notes": [
