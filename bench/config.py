@@ -39,7 +39,7 @@ class Config:
     drain_events: int = 20_000
     fanout_events: int = 5_000
     drain_calibration: int = 2_000
-    drain_shape_budget_s: float = 105.0
+    drain_shape_budget_s: float = 120.0
     drain_adaptive: bool = True
     fanout_endpoints: int = 4
     drain_timeout: float = 240.0
