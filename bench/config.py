@@ -51,7 +51,7 @@ class Config:
     # wrk connection counts tried before the repetitions, which run at the best (see
     # scenario_end_to_end); the first is the submission scenario's 32.
     e2e_connection_probes: tuple[int, ...] = (32, 64, 128)
-    e2e_probe_seconds: float = 4.0
+    e2e_probe_seconds: float = 3.0
     # (4) first-attempt latency
     latency_rate: int = 200
     latency_seconds: float = 60.0
