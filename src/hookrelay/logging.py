@@ -20,9 +20,15 @@ _SECRET_SHAPES = re.compile(r"\b(hr_|whsec_)[A-Za-z0-9_\-+/=]{6,}")
 _SECRET_FIELDS = {"authorization", "api_key", "secret", "admin_token", "secret_key", "password"}
 
 
+def _may_hold_secret(text: str) -> bool:
+    """Whether ``text`` holds one of the key prefixes that ``_SECRET_SHAPES`` looks for (two
+    substring tests: most values need no regex)."""
+    return "hr_" in text or "whsec_" in text
+
+
 def _mask(value: object) -> object:
     if isinstance(value, str):
-        if "hr_" not in value and "whsec_" not in value:  # most values: no regex needed
+        if not _may_hold_secret(value):
             return value
         return _SECRET_SHAPES.sub(lambda m: m.group(1) + "***", value)
     if isinstance(value, dict):
@@ -46,7 +52,7 @@ def _has_nothing_to_mask(event_dict: dict) -> bool:
         if key.lower() in _SECRET_FIELDS:
             return False
         if type(value) is str:
-            if "hr_" in value or "whsec_" in value:
+            if _may_hold_secret(value):
                 return False
         elif type(value) not in _PLAIN:
             return False
