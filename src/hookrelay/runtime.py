@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 
 # Collections of the youngest generation every 20,000 net allocations instead of 700: a request
@@ -19,3 +20,17 @@ def settle_heap() -> None:
     gc.freeze()
     _, middle, oldest = gc.get_threshold()
     gc.set_threshold(YOUNG_GENERATION_THRESHOLD, middle, oldest)
+
+
+def use_uvloop() -> bool:
+    """Make event loops created from now on uvloop's, where it is installed (not on Windows).
+    The API gets it from uvicorn; a worker process needs it before Dramatiq's AsyncIO middleware
+    creates the loop its actors run on. A worker then spends about a tenth less CPU per
+    delivery (``bench.cpu_split drain``): the HTTP exchanges, the database's replies and the
+    timers are all event-loop callbacks. Returns whether uvloop is in use."""
+    try:
+        import uvloop
+    except ImportError:
+        return False
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return True

@@ -20,6 +20,7 @@ ensure_broker()
 from hookrelay.jobs.registry import load_job_modules  # noqa: E402
 from hookrelay.jobs.runner import execute_job  # noqa: E402
 from hookrelay.logging import configure_logging  # noqa: E402
+from hookrelay.runtime import settle_heap, use_uvloop  # noqa: E402
 from hookrelay.services.context import services_for_current_loop, set_enqueuers  # noqa: E402
 from hookrelay.settings import load_settings  # noqa: E402
 
@@ -107,6 +108,11 @@ set_enqueuers(enqueue_job, enqueue_deliveries, queued_deliveries)
 
 
 def configure_worker_process() -> None:
-    """Called by the worker entry point: logging before any message is handled."""
+    """Called by the worker entry point, before Dramatiq boots the worker: logging before any
+    message is handled, uvloop for the actors' event loop, and the start-up heap settled.
+    Without the last, the collector's full passes over every imported module took about a
+    fifth of a worker's CPU while draining a backlog (timed with ``gc.callbacks``)."""
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
+    use_uvloop()
+    settle_heap()

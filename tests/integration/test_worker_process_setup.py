@@ -1,0 +1,31 @@
+"""What a worker process sets up when Dramatiq imports its entry module: the event loop its
+async actors run on is uvloop's, and the start-up heap is out of the collector's sight."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+PROBE = """
+import asyncio, gc, json
+import hookrelay.queue.worker_entry  # what `dramatiq hookrelay.queue.worker_entry` imports first
+loop = asyncio.new_event_loop()  # as Dramatiq's AsyncIO middleware creates the actors' loop
+print(json.dumps({
+    "loop": type(loop).__module__,
+    "young_threshold": gc.get_threshold()[0],
+    "frozen": gc.get_freeze_count(),
+}))
+"""
+
+
+def test_worker_entry_uses_uvloop_and_settles_the_heap(database_url: str, redis_url: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKRELAY_")}
+    env.update(HOOKRELAY_DATABASE_URL=database_url, HOOKRELAY_REDIS_URL=redis_url)
+    out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    probe = json.loads(out.stdout.strip().splitlines()[-1])
+    assert probe["loop"].startswith("uvloop")
+    assert probe["young_threshold"] == 20_000
+    assert probe["frozen"] > 10_000  # the imported modules, not a handful of objects
