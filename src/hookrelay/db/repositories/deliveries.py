@@ -141,6 +141,22 @@ ORDER BY leased.id
 """
 
 
+# Which of these deliveries a claim could take now, without taking them: a plain look-up by
+# primary key, a fraction of the claim's cost (the claim is planned anew on every call).
+CLAIMABLE_AMONG_SQL = """
+SELECT id FROM deliveries
+WHERE id = ANY(string_to_array(%(ids)s, ',')) AND status IN ('pending', 'retrying') AND next_attempt_at <= %(now)s
+  AND (locked_until IS NULL OR locked_until < %(now)s)
+"""
+
+
+async def claimable_among_direct(driver_connection, delivery_ids: list[str], *, now: datetime) -> list[str]:
+    """The ids among ``delivery_ids`` that are due and not leased (PostgreSQL, psycopg itself);
+    a hint only: the claim decides, under its row locks."""
+    cursor = await driver_connection.execute(CLAIMABLE_AMONG_SQL, {"ids": ",".join(delivery_ids), "now": now})
+    return [row[0] for row in await cursor.fetchall()]
+
+
 async def claim_direct(
     driver_connection, delivery_ids: list[str], *, now: datetime, lease: timedelta, fill_to: int = 0
 ) -> list[dict]:
