@@ -110,8 +110,9 @@ set_enqueuers(enqueue_job, enqueue_deliveries, queued_deliveries)
 def configure_worker_process() -> None:
     """Called by the worker entry point, before Dramatiq boots the worker: logging before any
     message is handled, uvloop for the actors' event loop, and the start-up heap settled.
-    Without the last, the collector's full passes over every imported module took about a
-    fifth of a worker's CPU while draining a backlog (timed with ``gc.callbacks``)."""
+    Without the last, collections (full passes over every imported module among them) took
+    about 1 s of each worker process's time in a 40,000-delivery drain, 0.3 s with it (timed
+    with ``gc.callbacks``, wall clock)."""
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
     use_uvloop()
