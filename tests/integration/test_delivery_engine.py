@@ -231,30 +231,40 @@ async def test_a_message_left_with_nothing_of_its_own_still_tops_up_while_a_back
     assert await _count(services, "SELECT count(*) FROM deliveries WHERE status = 'succeeded'") == 5
 
 
-async def test_once_the_backlog_is_over_a_message_whose_deliveries_another_worker_took_needs_no_claim(
+async def test_once_the_backlog_is_over_a_stale_message_costs_a_look_up_and_claims_only_what_is_still_free(
     services, app_key, receiver, monkeypatch
 ):
     from hookrelay.db.repositories import deliveries as deliveries_repo
+    from hookrelay.delivery import dispatcher as dispatcher_module
 
+    monkeypatch.setattr(dispatcher_module, "CLAIM_BATCH", 2)
     url, received = receiver
-    ids = await _published_deliveries(services, app_key[0], url, count=2)
+    ids = await _published_deliveries(services, app_key[0], url, count=3)
     sent_before = time.time() - 1
+    claims, look_ups = [], []
+    for name, calls in (("claim_direct", claims), ("claimable_among_direct", look_ups)):
+        original = getattr(deliveries_repo, name)
+        monkeypatch.setattr(
+            deliveries_repo, name, lambda *a, _original=original, _calls=calls, **k: _calls.append(a[1]) or _original(*a, **k)
+        )
     async with DeliveryClient(timeout=5, allow_private_targets=True) as client:
         first, second = Dispatcher(services, client), Dispatcher(services, client)
         assert await first.deliver([ids[0]], sent_at=sent_before) == 2  # its own, topped up with ids[1]
-        # The second worker process saw the backlog end a moment ago (made to last here).
+        # The second worker process's own top-up just came back short (made to last here).
         second.backlog_over_until = time.monotonic() + 60
-        claims = []
-        original_claim = deliveries_repo.claim_direct
-        monkeypatch.setattr(
-            deliveries_repo, "claim_direct", lambda *a, **k: claims.append(a[1]) or original_claim(*a, **k)
-        )
-        # ids[1]'s own message reaches the second worker after the first one sent it.
+        second.backlog_seen_over_at = time.time()
+        claims.clear()
+        # A message sent before that names one delivery the first worker took and one still free:
+        # one look-up, and the claim for the free one only.
+        assert await second.deliver([ids[1], ids[2]], sent_at=sent_before) == 1
+        assert look_ups == [[ids[1], ids[2]]]
+        assert claims == [[ids[2]]]
+        # Its deliveries all taken, a stale message stops at the look-up.
         assert await second.deliver([ids[1]], sent_at=sent_before) == 0
-        assert claims == []
-        # A delivery still due and free is claimed and sent as ever.
-        _, body, _ = await publish_event(services, app_id=app_key[0], event_type="order.created", data={"n": 2})
-        new_id = body["deliveries"][0]["id"]
-        assert await second.deliver([new_id], sent_at=time.time()) == 1
-        assert claims == [[new_id]]
-    assert sorted(attempt for _, attempt in received) == ["1", "1", "1"]
+        assert len(look_ups) == 2 and len(claims) == 1
+        # A message sent since is new work: straight to the claim, no look-up.
+        _, body, _ = await publish_event(services, app_id=app_key[0], event_type="order.created", data={"n": 3})
+        fresh_id = body["deliveries"][0]["id"]
+        assert await second.deliver([fresh_id], sent_at=time.time()) == 1
+        assert len(look_ups) == 2 and claims[-1] == [fresh_id]
+    assert sorted(attempt for _, attempt in received) == ["1", "1", "1", "1"]

@@ -44,9 +44,10 @@ log = get_logger("hookrelay.delivery")
 SHORT_RETRY = timedelta(minutes=5)
 # A message's deliveries are topped up with other due ones to this many per batch.
 CLAIM_BATCH = 64
-# After a top-up came back short, messages with nothing of their own left skip the database for
-# this long: enough to spare it a flood of stale messages, short enough that new work queued
-# behind them is still taken within this time by one of their top-ups.
+# After a top-up came back short, for this long messages with nothing of their own left skip
+# the database, and messages sent before that top-up only look their deliveries up (the top-up
+# or another worker took them): enough to spare the database a flood of stale messages, short
+# enough that new work queued behind them is still taken within this time by a top-up.
 BACKLOG_OVER_FOR = 0.25
 
 
@@ -106,6 +107,9 @@ class Dispatcher:
         self.recent_claims = RecentClaims()
         # Until when (time.monotonic) to take the backlog as over: see BACKLOG_OVER_FOR.
         self.backlog_over_until = 0.0
+        # When (seconds since the epoch) the claim that found the backlog over began: a message
+        # sent before it names deliveries that claim would have taken if they were still free.
+        self.backlog_seen_over_at = 0.0
 
     @property
     def lease(self) -> timedelta:
@@ -124,13 +128,13 @@ class Dispatcher:
         if sent_at is not None:
             delivery_ids = self.recent_claims.not_leased_since(delivery_ids, sent_at)
             if time.monotonic() < self.backlog_over_until:
-                if delivery_ids:
+                if delivery_ids and sent_at < self.backlog_seen_over_at:
                     delivery_ids = await self._claimable_among(delivery_ids, now)
                 if not delivery_ids:
                     return 0
         self.backlog_over_until = 0.0  # unknown until this claim says
         claimed, sendable = await self._claim_and_admit(delivery_ids, now)
-        self._note_top_up(delivery_ids, claimed)
+        self._note_top_up(delivery_ids, claimed, now)
         if not claimed:
             return 0
         stranded = [row for row in claimed if row["endpoint_status"] != "enabled"]
@@ -147,24 +151,26 @@ class Dispatcher:
         return len(prepared)
 
     async def _claimable_among(self, delivery_ids: list[str], now: datetime) -> list[str]:
-        """While the backlog is over there is nothing to top up with, so a message needs the
-        claim only for deliveries of its own that are still due and free. After a backlog most
-        queued messages name deliveries the other worker processes already sent: a look-up by
-        primary key tells so for a fraction of the claim's cost. (SQLite, ``hookrelay dev``:
-        the claim itself.)"""
+        """For a message sent before a top-up found the backlog over: there is nothing to top up
+        with, so it needs the claim only for deliveries of its own that are still due and free.
+        After a backlog most queued messages name deliveries other worker processes already
+        sent, and a look-up by primary key tells so for a fraction of the claim's cost. Messages
+        sent since go straight to the claim: their deliveries are new work. (SQLite,
+        ``hookrelay dev``: the claim itself.)"""
         database = self.services.database
         if not database.is_postgres:
             return delivery_ids
         async with database.driver_connection(autocommit=True) as driver:
             return await deliveries_repo.claimable_among_direct(driver, delivery_ids, now=now)
 
-    def _note_top_up(self, delivery_ids: list[str], claimed: list[dict]) -> None:
+    def _note_top_up(self, delivery_ids: list[str], claimed: list[dict], now: datetime) -> None:
         wanted = CLAIM_BATCH - len(delivery_ids)
         if wanted <= 0:
             return
         asked = set(delivery_ids)
         if sum(1 for row in claimed if row["id"] not in asked) < wanted:
             self.backlog_over_until = time.monotonic() + BACKLOG_OVER_FOR
+            self.backlog_seen_over_at = now.timestamp()
 
     async def _claim_and_admit(self, delivery_ids: list[str], now: datetime) -> tuple[list[dict], list[dict]]:
         """Lease the batch, then let each endpoint's breaker say which to send now; the ones it
