@@ -9,11 +9,13 @@ import subprocess
 import sys
 
 PROBE = """
-import asyncio, gc, json
+import gc, json, logging
 import hookrelay.queue.worker_entry  # what `dramatiq hookrelay.queue.worker_entry` imports first
-loop = asyncio.new_event_loop()  # as Dramatiq's AsyncIO middleware creates the actors' loop
+from dramatiq.asyncio import EventLoopThread
+# The thread Dramatiq's AsyncIO middleware starts at worker boot, whose loop the actors run on.
+actors_loop = EventLoopThread(logging.getLogger("probe")).loop
 print(json.dumps({
-    "loop": type(loop).__module__,
+    "loop": type(actors_loop).__module__,
     "young_threshold": gc.get_threshold()[0],
     "frozen": gc.get_freeze_count(),
 }))

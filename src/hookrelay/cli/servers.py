@@ -64,7 +64,12 @@ def worker(processes: int | None, threads: int) -> None:
     from dramatiq.cli import main as dramatiq_main
     from dramatiq.cli import make_argument_parser
 
+    from hookrelay.runtime import settle_heap
+
     _import_worker_modules()
+    # Frozen before the fork, what was imported stays out of every process's collections
+    # without each child's first collection writing to (and so copying) those pages.
+    settle_heap()
     if sys.argv[0].endswith("__main__.py"):
         # Started as `python -m hookrelay worker`: Dramatiq reloads on SIGHUP by executing
         # sys.argv again, which needs an executable first.

@@ -11,11 +11,12 @@ import os
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-# Two digits per 10 bits: an id is 13 table lookups instead of 26 shifts and appends, which
-# matters for ids made for every event, delivery and attempt (3.6 → 2.8 µs each; the rest is
+# Each look-up turns 10 bits into two digits, so the 130 bits of a tail (the top 2 always 0 for
+# a 48-bit timestamp) are 13 look-ups, most significant first, instead of 26 shifts and
+# appends; ids are made for every event, delivery and attempt (3.6 → 2.8 µs each, the rest is
 # the clock and os.urandom).
 _DIGIT_PAIRS = tuple(a + b for a in _ALPHABET for b in _ALPHABET)
-_PAIR_SHIFTS = tuple(range(120, -1, -10))
+_PAIR_SHIFTS = tuple(range(120, -1, -10))  # 120, 110, …, 0
 
 PREFIXES = ("app", "key", "job", "evt", "ep", "dlv", "att")
 
