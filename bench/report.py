@@ -121,6 +121,17 @@ def build_rows(results: dict) -> list[dict]:
     return rows
 
 
+def _ratio_text(ratio: float | None, target: str) -> str:
+    """Two decimals, or three where two would print the target itself (0.4975 shows as 0.497x
+    against ">= 0.50x", not as a failing "0.50x")."""
+    if ratio is None:
+        return "-"
+    text = f"{ratio:.2f}"
+    if target != "-" and target.split()[-1].rstrip("x") == text:
+        text = f"{ratio:.3f}"
+    return f"{text}x"
+
+
 def render(rows: list[dict], errors: dict[str, str]) -> str:
     headers = ["scenario", "metric", "hookrelay", "reference", "ratio", "target", "result"]
     table = []
@@ -128,7 +139,7 @@ def render(rows: list[dict], errors: dict[str, str]) -> str:
         digits = row["digits"]
         table.append([
             row["section"], row["metric"], _fmt(row["hookrelay"], digits), _fmt(row["reference"], digits),
-            "-" if row["ratio"] is None else f"{row['ratio']:.2f}x", row["target"], row["result"],
+            _ratio_text(row["ratio"], row["target"]), row["target"], row["result"],
         ])
     for name, message in errors.items():
         table.append([name, f"ERROR: {message.splitlines()[-1][:80] if message else ''}", "-", "-", "-", "-", "ERROR"])
