@@ -122,8 +122,8 @@ class Dispatcher:
         sent: the ones this process has leased and recorded since then need nothing more
         (``recent_claims``). A message left with none still serves to top up, unless a top-up
         came back short a moment ago: then there is no backlog to take from, and it costs no
-        database round trip; nor is a message claimed whose own deliveries another process
-        has taken meanwhile (``_claimable_among``)."""
+        database round trip, and a message sent before then is claimed only if a look-up finds
+        some of its own deliveries still due and free (``_claimable_among``)."""
         now = utcnow()
         if sent_at is not None:
             delivery_ids = self.recent_claims.not_leased_since(delivery_ids, sent_at)
