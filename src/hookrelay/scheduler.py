@@ -56,6 +56,7 @@ class TickReport:
     disabled_endpoints: int = 0
     purged_keys: int = 0
     purged_events: int = 0
+    purged_orphaned_attempts: int = 0
 
 
 async def run_tick(services: Services, *, purge: bool = True) -> TickReport | None:
@@ -76,16 +77,27 @@ async def run_tick(services: Services, *, purge: bool = True) -> TickReport | No
 
 
 async def purge_expired(services: Services, report: TickReport) -> None:
-    """Events (with their deliveries and attempts) older than HOOKRELAY_RETENTION."""
+    """Events (with their deliveries and attempts) older than HOOKRELAY_RETENTION, then attempts
+    as old whose delivery is gone (``retention_repo.purge_orphaned_attempts_batch``)."""
     cutoff = utcnow() - services.settings.retention
+    report.purged_events += await _purge_in_batches(services, retention_repo.purge_expired_batch, cutoff)
+    report.purged_orphaned_attempts += await _purge_in_batches(
+        services, retention_repo.purge_orphaned_attempts_batch, cutoff
+    )
+    if report.purged_events or report.purged_orphaned_attempts:
+        log.info("retention_purged", events=report.purged_events, orphaned_attempts=report.purged_orphaned_attempts)
+
+
+async def _purge_in_batches(services: Services, purge_batch, cutoff) -> int:
+    """Up to PURGE_BATCHES short transactions of ``purge_batch``; how many rows went."""
+    purged_in_all = 0
     for _ in range(PURGE_BATCHES):
         async with services.database.transaction() as connection:
-            purged = await retention_repo.purge_expired_batch(connection, older_than=cutoff, batch=PURGE_BATCH)
-        report.purged_events += purged
+            purged = await purge_batch(connection, older_than=cutoff, batch=PURGE_BATCH)
+        purged_in_all += purged
         if purged < PURGE_BATCH:
             break
-    if report.purged_events:
-        log.info("retention_purged", events=report.purged_events)
+    return purged_in_all
 
 
 async def _do_tick(services: Services, *, purge: bool = True) -> TickReport:

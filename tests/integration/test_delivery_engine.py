@@ -161,6 +161,49 @@ async def test_retention_purges_old_events_with_their_deliveries_and_attempts_bu
     assert kept == {delivered[4]["id"], fresh["id"]}
 
 
+async def test_deleting_an_endpoint_deletes_the_attempts_of_its_deliveries_and_no_others(services, app_key, receiver):
+    from hookrelay.services.endpoints import delete_endpoint
+
+    url, _ = receiver
+    deleted = await create_endpoint(services, app_id=app_key[0], fields={"url": url, "event_types": ["order.*"]})
+    await create_endpoint(services, app_id=app_key[0], fields={"url": url, "event_types": ["*"]})
+    _, body, _ = await publish_event(services, app_id=app_key[0], event_type="order.created", data={})
+    async with DeliveryClient(timeout=5, allow_private_targets=True) as client:
+        assert await Dispatcher(services, client).deliver([d["id"] for d in body["deliveries"]]) == 2
+    await delete_endpoint(services, app_id=app_key[0], endpoint_id=deleted["id"])
+    # Attempts have no foreign key to cascade by (migration 0005): the deletion takes them.
+    assert await _count(services, "SELECT count(*) FROM attempts WHERE delivery_id NOT IN (SELECT id FROM deliveries)") == 0
+    assert await _count(services, "SELECT count(*) FROM attempts") == 1
+
+
+async def test_retention_sweeps_old_attempts_whose_delivery_is_gone_and_keeps_the_rest(services, app_key, receiver):
+    from hookrelay.scheduler import TickReport, purge_expired
+
+    url, _ = receiver
+    ids = await _published_deliveries(services, app_key[0], url, count=2)
+    async with DeliveryClient(timeout=5, allow_private_targets=True) as client:
+        assert await Dispatcher(services, client).deliver(ids) == 2
+    async with services.database.transaction() as connection:
+        # What a worker leaves when it records an attempt as the delivery's endpoint is deleted:
+        # one such attempt 40 days old, one from today; and the first delivery's own attempt
+        # 40 days old (its event is new, so retention keeps it).
+        await connection.execute(text(
+            "INSERT INTO attempts (id, delivery_id, app_id, number, trigger, started_at, duration_ms, request_url,"
+            " request_headers, outcome) SELECT 'att_orphan_' || n, 'dlv_gone_' || n, app_id, 1, 'scheduled',"
+            " now() - make_interval(days => n), 1, request_url, request_headers, 'success'"
+            " FROM attempts, (VALUES (40), (0)) AS ages(n) WHERE delivery_id = :id"
+        ), {"id": ids[0]})
+        await connection.execute(
+            text("UPDATE attempts SET started_at = now() - interval '40 days' WHERE delivery_id = :id"), {"id": ids[0]}
+        )
+    report = TickReport()
+    await purge_expired(services, report)
+    assert (report.purged_events, report.purged_orphaned_attempts) == (0, 1)
+    async with services.database.transaction() as connection:
+        left = set((await connection.execute(text("SELECT delivery_id FROM attempts"))).scalars())
+    assert left == {ids[0], ids[1], "dlv_gone_0"}
+
+
 async def _published_deliveries(services, app_id: str, url: str, *, count: int) -> list[str]:
     """One endpoint at ``url`` and ``count`` events published to it: their delivery ids."""
     await create_endpoint(services, app_id=app_id, fields={"url": url})

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hookrelay.db.models import Delivery, Endpoint
+from hookrelay.db.models import Attempt, Delivery, Endpoint
 
 endpoints = Endpoint.__table__
 
@@ -79,6 +79,11 @@ async def disable_endpoint(
 
 
 async def delete_endpoint(connection: AsyncConnection, endpoint_id: str, *, app_id: str) -> bool:
+    """The endpoint with its deliveries (the foreign key's cascade) and their attempts, which
+    have no foreign key to cascade by (migration 0005)."""
+    deliveries, attempts = Delivery.__table__, Attempt.__table__
+    its_deliveries = select(deliveries.c.id).where(deliveries.c.endpoint_id == endpoint_id, deliveries.c.app_id == app_id)
+    await connection.execute(delete(attempts).where(attempts.c.delivery_id.in_(its_deliveries.scalar_subquery())))
     result = await connection.execute(
         delete(endpoints).where(endpoints.c.id == endpoint_id, endpoints.c.app_id == app_id).returning(endpoints.c.id)
     )
