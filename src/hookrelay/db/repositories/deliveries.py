@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
+import msgspec
 from psycopg.rows import dict_row
+from psycopg.types.json import set_json_loads
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -164,6 +166,9 @@ async def claim_direct(
     The ids travel as one comma-separated string: psycopg adapting a list costs a visible part
     of a worker's CPU when each message carries a single id."""
     async with driver_connection.cursor(row_factory=dict_row) as cursor:
+        # Every claimed row carries its endpoint's custom headers (jsonb, a flat object of
+        # strings); the standard library's json.loads of them was about 2% of a worker's CPU.
+        set_json_loads(msgspec.json.decode, cursor)
         await cursor.execute(CLAIM_SQL, {
             "ids": ",".join(delivery_ids), "now": now, "until": now + lease,
             "fill": max(0, fill_to - len(delivery_ids)),
