@@ -13,7 +13,7 @@ import pytest
 from hookrelay.db.engine import Database
 from hookrelay.db.repositories import deliveries as deliveries_repo
 from hookrelay.db.types import utcnow
-from hookrelay.services.endpoints import create_endpoint
+from hookrelay.services.endpoints import create_endpoint, rotate_secret
 from hookrelay.services.events import publish_event
 from tests.conftest import _admin
 
@@ -66,7 +66,9 @@ def settings(settings):
 
 async def test_a_claim_on_a_session_in_another_zone_still_returns_utc(services, app_key) -> None:
     """``claim_direct`` converts only when the connection is not hookrelay's own (UTC) kind."""
-    await create_endpoint(services, app_id=app_key[0], fields={"url": "http://127.0.0.1:9/hook"})
+    endpoint = await create_endpoint(services, app_id=app_key[0], fields={"url": "http://127.0.0.1:9/hook"})
+    # A rotated secret: the claimed row then carries a timestamp (until when the old one signs).
+    await rotate_secret(services, app_id=app_key[0], endpoint_id=endpoint["id"])
     _, body, _ = await publish_event(services, app_id=app_key[0], event_type="order.created", data={})
     conninfo = services.settings.database_url.replace("postgresql+psycopg://", "postgresql://")
     async with await psycopg.AsyncConnection.connect(
@@ -76,4 +78,4 @@ async def test_a_claim_on_a_session_in_another_zone_still_returns_utc(services, 
         (row,) = await deliveries_repo.claim_direct(
             elsewhere, [body["deliveries"][0]["id"]], now=utcnow(), lease=timedelta(seconds=30)
         )
-    assert row["next_attempt_at"].tzinfo is UTC and row["created_at"].tzinfo is UTC
+    assert row["endpoint_previous_secret_expires_at"].tzinfo is UTC

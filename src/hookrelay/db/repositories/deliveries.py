@@ -107,7 +107,9 @@ async def sendable_rows(connection: AsyncConnection, ids: list[str]) -> list[dic
 
 
 # ``claim`` as one statement for psycopg (``hookrelay.db.direct``), for the workers' hot path:
-# the same leases and the same rows as ``claim`` + ``sendable_rows``, in one round trip.
+# the same leases as ``claim`` + ``sendable_rows`` in one round trip, with only the columns that
+# sending and recording read (the delivery's other columns, timestamps mostly, cost PostgreSQL
+# to format and psycopg to parse for every row: 3-6% of a worker's CPU in a drain).
 CLAIM_SQL = """
 WITH own AS (
     SELECT id FROM deliveries
@@ -126,10 +128,11 @@ WITH own AS (
 ), leased AS (
     UPDATE deliveries SET locked_until = %(until)s
     WHERE id IN (SELECT id FROM own UNION ALL SELECT id FROM more)
-    RETURNING deliveries.*
+    RETURNING deliveries.id, deliveries.app_id, deliveries.event_id, deliveries.endpoint_id, deliveries.event_type,
+              deliveries.attempts, deliveries.retry_base, deliveries.next_trigger
 )
 SELECT leased.*,
-       events.body AS event_body, events.created_at AS event_created_at,
+       events.body AS event_body,
        endpoints.url AS endpoint_url, endpoints.headers AS endpoint_headers,
        endpoints.status AS endpoint_status, endpoints.secret AS endpoint_secret,
        endpoints.previous_secret AS endpoint_previous_secret,
