@@ -36,11 +36,21 @@ NOT_SUCCEEDED = sa.text("status <> 'succeeded'")
 def upgrade() -> None:
     with op.batch_alter_table('attempts', schema=None) as batch_op:
         batch_op.drop_constraint('fk_attempts_delivery_id_deliveries', type_='foreignkey')
+    if op.get_bind().dialect.name == 'postgresql':
+        # Built CONCURRENTLY (outside the migration's transaction), so that on a large
+        # deliveries table the API keeps accepting events while it builds; the old index goes
+        # only once the new one serves.
+        with op.get_context().autocommit_block():
+            op.create_index(
+                'ix_deliveries_not_succeeded', 'deliveries', ['app_id', 'status', 'id'], unique=False,
+                postgresql_where=NOT_SUCCEEDED, postgresql_concurrently=True,
+            )
+            op.drop_index('ix_deliveries_app_id_status_id', table_name='deliveries', postgresql_concurrently=True)
+        return
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
         batch_op.drop_index('ix_deliveries_app_id_status_id')
         batch_op.create_index(
-            'ix_deliveries_not_succeeded', ['app_id', 'status', 'id'], unique=False,
-            postgresql_where=NOT_SUCCEEDED, sqlite_where=NOT_SUCCEEDED,
+            'ix_deliveries_not_succeeded', ['app_id', 'status', 'id'], unique=False, sqlite_where=NOT_SUCCEEDED
         )
 
 
