@@ -34,19 +34,11 @@ NOT_SUCCEEDED = sa.text("status <> 'succeeded'")
 
 
 def upgrade() -> None:
+    if op.get_bind().dialect.name == 'postgresql':
+        _upgrade_postgresql()
+        return
     with op.batch_alter_table('attempts', schema=None) as batch_op:
         batch_op.drop_constraint('fk_attempts_delivery_id_deliveries', type_='foreignkey')
-    if op.get_bind().dialect.name == 'postgresql':
-        # Built CONCURRENTLY (outside the migration's transaction), so that on a large
-        # deliveries table the API keeps accepting events while it builds; the old index goes
-        # only once the new one serves.
-        with op.get_context().autocommit_block():
-            op.create_index(
-                'ix_deliveries_not_succeeded', 'deliveries', ['app_id', 'status', 'id'], unique=False,
-                postgresql_where=NOT_SUCCEEDED, postgresql_concurrently=True,
-            )
-            op.drop_index('ix_deliveries_app_id_status_id', table_name='deliveries', postgresql_concurrently=True)
-        return
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
         batch_op.drop_index('ix_deliveries_app_id_status_id')
         batch_op.create_index(
@@ -54,12 +46,35 @@ def upgrade() -> None:
         )
 
 
+def _upgrade_postgresql() -> None:
+    """Every step may run again: the index is built CONCURRENTLY, outside the migration's
+    transaction (so that on a large deliveries table the API keeps accepting events while it
+    builds), and an upgrade interrupted there has already committed the steps before it."""
+    op.execute("ALTER TABLE attempts DROP CONSTRAINT IF EXISTS fk_attempts_delivery_id_deliveries")
+    with op.get_context().autocommit_block():
+        # An interrupted CONCURRENTLY build leaves an invalid index of that name behind.
+        invalid = op.get_bind().execute(sa.text(
+            "SELECT 1 FROM pg_index JOIN pg_class ON pg_class.oid = pg_index.indexrelid "
+            "WHERE pg_class.relname = 'ix_deliveries_not_succeeded' AND NOT pg_index.indisvalid"
+        )).first()
+        if invalid is not None:
+            op.execute("DROP INDEX CONCURRENTLY ix_deliveries_not_succeeded")
+        op.execute(
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_deliveries_not_succeeded "
+            "ON deliveries (app_id, status, id) WHERE status <> 'succeeded'"
+        )
+        # Only once the new index serves.
+        op.execute("DROP INDEX CONCURRENTLY IF EXISTS ix_deliveries_app_id_status_id")
+
+
 def downgrade() -> None:
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
         batch_op.drop_index('ix_deliveries_not_succeeded', postgresql_where=NOT_SUCCEEDED, sqlite_where=NOT_SUCCEEDED)
         batch_op.create_index('ix_deliveries_app_id_status_id', ['app_id', 'status', 'id'], unique=False)
     # Attempts whose delivery is gone would fail the constraint: they go first.
-    op.execute("DELETE FROM attempts WHERE delivery_id NOT IN (SELECT id FROM deliveries)")
+    op.execute(
+        "DELETE FROM attempts WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE deliveries.id = attempts.delivery_id)"
+    )
     with op.batch_alter_table('attempts', schema=None) as batch_op:
         batch_op.create_foreign_key(
             'fk_attempts_delivery_id_deliveries', 'deliveries', ['delivery_id'], ['id'], ondelete='CASCADE'

@@ -204,6 +204,62 @@ async def test_retention_sweeps_old_attempts_whose_delivery_is_gone_and_keeps_th
     assert left == {ids[0], ids[1], "dlv_gone_0"}
 
 
+async def test_retention_leaves_the_orphan_sweep_for_a_run_that_purged_every_expired_event(
+    services, app_key, receiver, monkeypatch
+):
+    from hookrelay import scheduler
+    from hookrelay.scheduler import TickReport, purge_expired
+
+    url, _ = receiver
+    await _published_deliveries(services, app_key[0], url, count=2)
+    async with services.database.transaction() as connection:
+        await connection.execute(text("UPDATE deliveries SET status = 'succeeded'"))
+        await connection.execute(text("UPDATE events SET created_at = now() - interval '40 days'"))
+        await connection.execute(text(
+            "INSERT INTO attempts (id, delivery_id, app_id, number, trigger, started_at, duration_ms, request_url,"
+            " request_headers, outcome) VALUES ('att_orphan', 'dlv_gone', :app, 1, 'scheduled',"
+            " now() - interval '40 days', 1, 'http://x', '{}', 'success')"
+        ), {"app": app_key[0]})
+    monkeypatch.setattr(scheduler, "PURGE_BATCH", 1)
+    monkeypatch.setattr(scheduler, "PURGE_BATCHES", 1)
+    # The first run stops at its cap of one event: expired events remain, so no sweep.
+    first = TickReport()
+    await purge_expired(services, first)
+    assert (first.purged_events, first.purged_orphaned_attempts) == (1, 0)
+    second = TickReport()
+    await purge_expired(services, second)
+    assert (second.purged_events, second.purged_orphaned_attempts) == (1, 0)
+    # Nothing expired is left: this run sweeps.
+    third = TickReport()
+    await purge_expired(services, third)
+    assert (third.purged_events, third.purged_orphaned_attempts) == (0, 1)
+
+
+async def test_a_manual_attempt_whose_endpoint_is_deleted_meanwhile_is_not_found_and_leaves_no_attempt(
+    services, app_key, receiver
+):
+    from hookrelay.delivery.client import SendResult
+    from hookrelay.delivery.manual import attempt_now
+    from hookrelay.errors import NotFound
+    from hookrelay.services.endpoints import delete_endpoint
+
+    url, _ = receiver
+    (delivery_id,) = await _published_deliveries(services, app_key[0], url, count=1)
+    async with services.database.transaction() as connection:
+        endpoint_id = await connection.scalar(text("SELECT endpoint_id FROM deliveries"))
+
+    class DeletingClient:
+        """Sends nothing; the endpoint is deleted while the request is out."""
+
+        async def send(self, request):
+            await delete_endpoint(services, app_id=app_key[0], endpoint_id=endpoint_id)
+            return SendResult(status=200, duration_ms=1.0)
+
+    with pytest.raises(NotFound):
+        await attempt_now(services, DeletingClient(), app_id=app_key[0], delivery_id=delivery_id)
+    assert await _count(services, "SELECT count(*) FROM attempts") == 0
+
+
 async def _published_deliveries(services, app_id: str, url: str, *, count: int) -> list[str]:
     """One endpoint at ``url`` and ``count`` events published to it: their delivery ids."""
     await create_endpoint(services, app_id=app_id, fields={"url": url})

@@ -50,10 +50,12 @@ async def attempt_now(services, client: DeliveryClient, *, app_id: str, delivery
     if success:
         values.update(status="succeeded", next_attempt_at=None, dead_reason=None)
     async with services.database.transaction() as connection:
-        await deliveries_repo.record_attempts(connection, [attempt_row(item, result, trigger, now, success=success)])
         updated = await deliveries_repo.record_manual_outcome(
             connection, delivery_id, expected_attempts=row["attempts"], values=values
         )
         if updated is None:  # a scheduled attempt was recorded meanwhile; report what is there
             updated = await deliveries_repo.get_delivery(connection, delivery_id)
+        if updated is None:  # deleted with its endpoint meanwhile: nothing left to record on
+            raise NotFound(f"no delivery {delivery_id}: it was deleted during the attempt", code="delivery_not_found")
+        await deliveries_repo.record_attempts(connection, [attempt_row(item, result, trigger, now, success=success)])
     return updated

@@ -337,11 +337,15 @@ def _selection(
         (deliveries.c.endpoint_id, endpoint_id),
         (deliveries.c.event_id, event_id),
         (deliveries.c.event_type, event_type),
-        (deliveries.c.status, status),
         (deliveries.c.dead_reason, dead_reason),
     ):
         if value is not None:
             conditions.append(column == value)
+    if status is not None:
+        # Written into the SQL, not bound: the indexes by status are partial (not succeeded,
+        # dead), and a prepared statement's generic plan cannot tell that a bound value meets
+        # their condition; it would read the application's rows through ix_deliveries_app_id_id.
+        conditions.append(deliveries.c.status == bindparam("status_filter", status, literal_execute=True))
     if since is not None:
         conditions.append(deliveries.c.created_at >= since)
     if until is not None:

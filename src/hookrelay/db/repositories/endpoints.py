@@ -80,9 +80,14 @@ async def disable_endpoint(
 
 async def delete_endpoint(connection: AsyncConnection, endpoint_id: str, *, app_id: str) -> bool:
     """The endpoint with its deliveries (the foreign key's cascade) and their attempts, which
-    have no foreign key to cascade by (migration 0005)."""
+    have no foreign key to cascade by (migration 0005). The deliveries are locked first, so a
+    manual attempt recording its outcome right now commits before its attempt is looked for."""
     deliveries, attempts = Delivery.__table__, Attempt.__table__
-    its_deliveries = select(deliveries.c.id).where(deliveries.c.endpoint_id == endpoint_id, deliveries.c.app_id == app_id)
+    its_deliveries = (
+        select(deliveries.c.id)
+        .where(deliveries.c.endpoint_id == endpoint_id, deliveries.c.app_id == app_id)
+        .with_for_update()
+    )
     await connection.execute(delete(attempts).where(attempts.c.delivery_id.in_(its_deliveries.scalar_subquery())))
     result = await connection.execute(
         delete(endpoints).where(endpoints.c.id == endpoint_id, endpoints.c.app_id == app_id).returning(endpoints.c.id)
