@@ -110,17 +110,20 @@ async def sendable_rows(connection: AsyncConnection, ids: list[str]) -> list[dic
 # the same leases as ``claim`` + ``sendable_rows`` in one round trip, with only the columns that
 # sending and recording read (the delivery's other columns, timestamps mostly, cost PostgreSQL
 # to format and psycopg to parse for every row: 3-6% of a worker's CPU in a drain).
-CLAIM_SQL = """
+# Due and not leased, as the claims and the look-up below say it (``_claimable`` for SQLAlchemy).
+_DUE_AND_FREE_SQL = (
+    f"status IN ({', '.join(repr(status) for status in UNDELIVERED)}) AND next_attempt_at <= %(now)s"
+    " AND (locked_until IS NULL OR locked_until < %(now)s)"
+)
+CLAIM_SQL = f"""
 WITH own AS (
     SELECT id FROM deliveries
-    WHERE id = ANY(string_to_array(%(ids)s, ',')) AND status IN ('pending', 'retrying') AND next_attempt_at <= %(now)s
-      AND (locked_until IS NULL OR locked_until < %(now)s)
+    WHERE id = ANY(string_to_array(%(ids)s, ',')) AND {_DUE_AND_FREE_SQL}
     ORDER BY id
     FOR UPDATE SKIP LOCKED
 ), more AS (
     SELECT id FROM deliveries
-    WHERE status IN ('pending', 'retrying') AND next_attempt_at <= %(now)s
-      AND (locked_until IS NULL OR locked_until < %(now)s)
+    WHERE {_DUE_AND_FREE_SQL}
       AND NOT (id = ANY(string_to_array(%(ids)s, ',')))
     ORDER BY next_attempt_at
     LIMIT %(fill)s
@@ -148,10 +151,9 @@ ORDER BY leased.id
 
 # Which of these deliveries a claim could take now, without taking them: a plain look-up by
 # primary key, a fraction of the claim's cost (the claim is planned anew on every call).
-CLAIMABLE_AMONG_SQL = """
+CLAIMABLE_AMONG_SQL = f"""
 SELECT id FROM deliveries
-WHERE id = ANY(string_to_array(%(ids)s, ',')) AND status IN ('pending', 'retrying') AND next_attempt_at <= %(now)s
-  AND (locked_until IS NULL OR locked_until < %(now)s)
+WHERE id = ANY(string_to_array(%(ids)s, ',')) AND {_DUE_AND_FREE_SQL}
 """
 
 
