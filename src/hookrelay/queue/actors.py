@@ -132,7 +132,7 @@ def check_database(settings) -> bool:
     The first delivery no longer pays for what a first connection loads (the TLS session's
     libraries, psycopg's and SQLAlchemy's compiled paths), and the RSS taken at start is the
     worker's working size: these first-use costs were 7 of the 13 MiB a worker process grew by
-    under ``make bench`` (``/proc/<pid>/smaps``)."""
+    under the end-to-end load of ``make bench`` (``/proc/<pid>/smaps`` before and after)."""
     from hookrelay.db.engine import Database
     from hookrelay.delivery.client import DeliveryClient
 
