@@ -134,7 +134,7 @@ def run(config: Config, stack: HookrelayStack, ceiling_by_connections: dict[str,
             "api + worker (defaults) + scheduler running; delivered/s counts 2xx attempts that started inside "
             f"the load window; left behind = undelivered {config.e2e_grace_seconds:g}s after the load stops",
             f"ceiling = the ceiling app's best req/s from scenario 1 (same run) over {config.connections} "
-            f"connections (median of {config.reps}) and {', '.join(map(str, other_counts))} (one run each)",
+            f"connections and {', '.join(map(str, other_counts))} (each the median of {config.reps} repetitions)",
             f"connections: the fewest whose {config.e2e_probe_seconds:g}s probe at "
             f"{', '.join(str(c) for c in config.e2e_connection_probes)} delivered within {E2E_NEAR_BEST:.0%} of the "
             "most, nothing left behind; a probe is one run, not a median",
