@@ -74,6 +74,11 @@ def build_rows(results: dict) -> list[dict]:
         at = f" at -c{e2e['connections']}" if e2e.get("connections") else ""
         _row(rows, "3 end to end", f"delivered/s{at} vs best ceiling", e2e["delivered_per_s"],
              ceiling, e2e["delivered_ratio"], ">= 0.50x", ok)
+        for count, summary in sorted((e2e.get("by_connections") or {}).items(), key=lambda kv: int(kv[0])):
+            if int(count) != e2e.get("connections"):
+                _row(rows, "3 end to end", f"delivered/s at -c{count} (median)", summary["delivered_per_s"],
+                     ceiling, (summary["delivered_per_s"] / ceiling) if ceiling and summary["delivered_per_s"] else None,
+                     "-", None)
         at_submission_load = e2e.get("delivered_per_s_at_submission_connections")
         if at_submission_load is not None and e2e.get("connections") != e2e.get("submission_connections"):
             _row(rows, "3 end to end", f"delivered/s at -c{e2e['submission_connections']} (one probe)",

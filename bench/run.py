@@ -109,6 +109,10 @@ def _cleanup_databases() -> None:
         drop_database(name)
 
 
+def _checkpoint(phase_seconds: dict[str, float], before: str) -> None:
+    phase_seconds[f"checkpoint before {before}"] = common.checkpoint()
+
+
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
     wall_started = time.monotonic()
@@ -134,16 +138,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if config.wants("submission"):
             common.phase("submission")
+            _checkpoint(phase_seconds, "submission")
             t = time.monotonic()
             results["submission"] = _guarded("submission", errors, scenario_submission.run, config)
             phase_seconds["submission"] = time.monotonic() - t
         if config.wants("drain"):
             common.phase("drain")
+            _checkpoint(phase_seconds, "drain")
             t = time.monotonic()
             results["drain"] = _guarded("drain", errors, scenario_drain.run, config, receiver)
             phase_seconds["drain"] = time.monotonic() - t
         if config.wants("end_to_end") or config.wants("latency") or config.wants("memory"):
             common.phase("live stack setup")
+            _checkpoint(phase_seconds, "live")
             t = time.monotonic()
             ceiling_by_connections = (results.get("submission") or {}).get("ceiling_rps_by_connections") or {}
             live = _guarded("end_to_end/latency/memory", errors, scenario_live.run, config, receiver,
@@ -152,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             phase_seconds["end_to_end+latency+memory"] = time.monotonic() - t
         if config.wants("growth"):
             common.phase("growth")
+            _checkpoint(phase_seconds, "growth")
             t = time.monotonic()
             results["growth"] = _guarded("growth", errors, scenario_growth.run, config, receiver)
             phase_seconds["growth"] = time.monotonic() - t

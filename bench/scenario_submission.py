@@ -44,10 +44,10 @@ def run(config: Config) -> dict:
         for url, headers in targets.values():
             run_wrk(url, headers=headers, seconds=config.wrk_warmup_seconds, **wrk)
         runs: dict[str, list[dict]] = {name: [] for name in targets}
-        # The end-to-end scenario runs hookrelay at the connection count it sustains best, so the
+        # The end-to-end scenario takes hookrelay's best median over its connection counts, so the
         # ceiling app gets the same chance at each of those counts, for that comparison: in every
         # repetition too, so that each count's figure is a median like every other one.
-        other_counts = [count for count in config.e2e_connection_probes if count != config.connections] \
+        other_counts = [count for count in config.e2e_connections if count != config.connections] \
             if config.wants("end_to_end") else []
         ceiling_runs_at: dict[str, list[float]] = {str(count): [] for count in other_counts}
         for rep in range(config.reps):
