@@ -225,8 +225,8 @@ def pg_admin(sql: str) -> None:
 
 def checkpoint() -> float:
     """Write PostgreSQL's dirty buffers out now; returns the seconds it took. Each scenario starts
-    with one, so that none pays for writing back the pages of the one before it (the drain
-    leaves hundreds of MiB of them behind, more than the 128 MiB of shared buffers)."""
+    with one, so that none pays for writing back the pages of the one before it (a scenario
+    writes more than the 128 MiB of shared buffers hold)."""
     started = time.monotonic()
     pg_admin("CHECKPOINT")
     return time.monotonic() - started

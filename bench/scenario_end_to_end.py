@@ -133,7 +133,7 @@ def run(config: Config, stack: HookrelayStack, ceiling_by_connections: dict[str,
         "ceiling_rps_by_connections": ceiling_by_connections,
         "ceiling_rps": ceiling_rps,
         "delivered_ratio": ratio(best["delivered_per_s"], ceiling_rps),
-        "runs": [run for count in counts for run in runs_at[count]],
+        "runs": [rep for count in counts for rep in runs_at[count]],
         "notes": [
             f"wrk -c{'/'.join(map(str, counts))} POST /v1/events for {config.e2e_seconds:g}s per repetition, "
             f"{config.reps} repetitions at each count in alternation, 1 endpoint; api + worker (defaults) + "
