@@ -11,7 +11,7 @@ repetition). One probe at 32 connections is kept for the table, against the ceil
 
 Until 2026-11-30 short probes (3 s, one each) picked one count for the repetitions. On one live
 stack, 3 s at 128 connections delivered 1,666 and 1,786/s where 10 s delivered 2,158 and 2,348/s
-(``one_rep`` at each, alternating): the start and end of a run, when connections open and the
+(``python -m bench.e2e_counts 128:3 64:3 128:3 128:10 64:10 128:10``): the start and end of a run, when connections open and the
 last batches are still in flight, weigh more in a short run and more at higher counts. So the
 probes chose 64 connections, and the higher count was never measured the way the ceiling was.
 
