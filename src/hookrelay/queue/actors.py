@@ -60,13 +60,15 @@ _dispatchers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def dispatcher_for_current_loop():
     """One HTTP connection pool (and dispatcher) per worker event loop."""
-    from hookrelay.delivery.client import DeliveryClient
-    from hookrelay.delivery.dispatcher import Dispatcher
-    from hookrelay.delivery.rate_limit import RedisRateLimiter, shared_in_process_limiter
-
     loop = asyncio.get_running_loop()
     dispatcher = _dispatchers.get(loop)
     if dispatcher is None:
+        # Imported here, once per loop, not at module level: the API process imports this
+        # module to send messages and never delivers.
+        from hookrelay.delivery.client import DeliveryClient
+        from hookrelay.delivery.dispatcher import Dispatcher
+        from hookrelay.delivery.rate_limit import RedisRateLimiter, shared_in_process_limiter
+
         services = services_for_current_loop(_worker_settings())
         settings = services.settings
         limiter = RedisRateLimiter(settings.redis_url) if settings.redis_url else shared_in_process_limiter
