@@ -309,15 +309,41 @@ def versions() -> dict:
     return found
 
 
-def machine() -> dict:
-    model = None
+_CPU_ID_FIELDS = {"model name": "cpu_model", "cpu family": "cpu_family", "model": "cpu_model_number",
+                  "stepping": "cpu_stepping"}
+
+
+def _cpu_identity() -> dict:
+    """The first processor's name, family, model and stepping: hosts that all call themselves
+    "AMD EPYC" differ by these (and by how fast they are: ``python_loop_ms``)."""
+    found: dict = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
+            name, _, value = line.partition(":")
+            key = _CPU_ID_FIELDS.get(name.strip())
+            if key is not None and key not in found:
+                found[key] = value.strip()
+            if not line.strip() and found:  # the end of the first processor's block
                 break
     except OSError:
         pass
+    return found
+
+
+def python_loop_ms(rounds: int = 5) -> float:
+    """How long this host takes for a fixed pure-Python loop (median of ``rounds``): a rough
+    single-core speed, so that runs on different hosts can be told apart and compared."""
+    timings = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        total = 0
+        for number in range(1_000_000):
+            total += number
+        timings.append((time.perf_counter() - started) * 1000)
+    return round(statistics.median(timings), 1)
+
+
+def machine() -> dict:
     mem = None
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -325,14 +351,24 @@ def machine() -> dict:
                 mem = int(line.split()[1]) // 1024
     except OSError:
         pass
-    return {"cpu_count": os.cpu_count(), "cpu_model": model, "memory_mib": mem,
-            "loadavg_at_start": os.getloadavg()}
+    return {"cpu_count": os.cpu_count(), "cpu_model": None, **_cpu_identity(), "memory_mib": mem,
+            "loadavg_at_start": os.getloadavg(), "python_loop_ms": python_loop_ms()}
 
 
 # --- noise: CPU used by processes this run did not start ----------------------------------------
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _WATCHED = ("pytest", "hookrelay", "dramatiq", "uvicorn", "wrk", "python")
+
+
+def _stolen_ticks() -> int | None:
+    """CPU time the hypervisor gave to other guests while this one wanted it (``steal`` in
+    /proc/stat), all CPUs together."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        return int(fields[8])  # cpu user nice system idle iowait irq softirq steal
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _cpu_ticks(pid: int) -> int | None:
@@ -346,8 +382,10 @@ def _cpu_ticks(pid: int) -> int | None:
 class NoiseMonitor:
     """Samples, every ``interval`` seconds, the CPU time used by processes outside this run's
     process tree (a test suite, another build: anything that makes figures move). Per phase it
-    keeps the foreign CPU-seconds and which kinds of process used them. PostgreSQL backends are
-    shared and not attributed."""
+    keeps the foreign CPU-seconds and which kinds of process used them, and the CPU-seconds the
+    hypervisor stole (other virtual machines on the same host: on 2026-11-30 the same code's
+    figures moved by a third between two runs while this grew). PostgreSQL backends are shared
+    and not attributed."""
 
     def __init__(self, interval: float = 2.0) -> None:
         import threading
@@ -356,6 +394,7 @@ class NoiseMonitor:
         self.phase = "setup"
         self.phases: dict[str, dict] = {}
         self._previous: dict[int, int] = {}
+        self._previous_stolen: int | None = None
         # Every pid ever seen in this run's tree: a process whose parent was stopped first (a
         # Dramatiq worker process outliving its master for a moment) is re-parented to init,
         # and must not then count as foreign.
@@ -384,7 +423,11 @@ class NoiseMonitor:
         self._ours.update(descendants(os.getpid()))
         ours = self._ours
         current: dict[int, int] = {}
-        phase = self.phases.setdefault(self.phase, {"foreign_cpu_s": 0.0, "by_kind": {}})
+        phase = self.phases.setdefault(self.phase, {"foreign_cpu_s": 0.0, "by_kind": {}, "stolen_cpu_s": 0.0})
+        stolen = _stolen_ticks()
+        if count and stolen is not None and self._previous_stolen is not None:
+            phase["stolen_cpu_s"] += max(0, stolen - self._previous_stolen) / _CLK_TCK
+        self._previous_stolen = stolen
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
@@ -416,7 +459,8 @@ class NoiseMonitor:
 
     def report(self) -> dict:
         return {name: {"foreign_cpu_s": round(p["foreign_cpu_s"], 1),
-                       "by_kind": {k: round(v, 1) for k, v in sorted(p["by_kind"].items(), key=lambda kv: -kv[1])}}
+                       "by_kind": {k: round(v, 1) for k, v in sorted(p["by_kind"].items(), key=lambda kv: -kv[1])},
+                       "stolen_cpu_s": round(p["stolen_cpu_s"], 1)}
                 for name, p in self.phases.items()}
 
 

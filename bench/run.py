@@ -190,8 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     output.write_text(json.dumps(document, indent=2, default=str) + "\n")
     print()
     cpu = info["machine"]
-    print(f"hookrelay benchmark — {info['date']} — {cpu['cpu_count']} CPUs ({cpu['cpu_model']}), "
-          f"load avg at start {tuple(round(x, 2) for x in cpu['loadavg_at_start'])}")
+    print(f"hookrelay benchmark — {info['date']} — {cpu['cpu_count']} CPUs ({cpu['cpu_model']}, family "
+          f"{cpu.get('cpu_family')} model {cpu.get('cpu_model_number')}; a 1M-step Python loop takes "
+          f"{cpu.get('python_loop_ms')} ms), load avg at start {tuple(round(x, 2) for x in cpu['loadavg_at_start'])}")
     print(f"mode: {document['mode']}, {config.reps} repetitions per figure (median), "
           f"api processes: {config.submission_api_workers} in submission, {config.api_workers} elsewhere, "
           f"wall time {wall:.0f}s")
@@ -209,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name}: {value['foreign_cpu_s']:.0f} CPU-s ({kinds})")
     else:
         print("no other busy process seen during the run")
+    stolen = {k: v["stolen_cpu_s"] for k, v in document["foreign_cpu"].items() if v["stolen_cpu_s"] >= 1.0}
+    if stolen:
+        print("WARNING: the hypervisor gave CPU time to other guests meanwhile (steal; figures are noisier): "
+              + ", ".join(f"{name} {seconds:.0f} CPU-s" for name, seconds in stolen.items()))
     print(f"written: {output}")
     return 1 if errors else 0
 

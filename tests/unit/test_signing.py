@@ -180,6 +180,17 @@ def test_sign_rejects_bad_secret() -> None:
         sign("whsec_short", MSG_ID, 1, BODY)
 
 
+def test_a_refused_secret_is_refused_every_time_and_a_good_one_signs_the_same_every_time() -> None:
+    # Decoded keys are remembered per secret: a refusal must not be remembered as a key, and a
+    # remembered key must sign exactly as a freshly decoded one.
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            sign("whsec_short", MSG_ID, 1, BODY)
+    ts = 1_790_000_000
+    expected = std.Webhook(SECRET).sign(MSG_ID, datetime.fromtimestamp(ts, tz=timezone.utc), BODY.decode())
+    assert [sign(SECRET, MSG_ID, ts, BODY) for _ in range(3)] == [expected] * 3
+
+
 # --- rotation: one signature per secret ------------------------------------------------------
 
 
