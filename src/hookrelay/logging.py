@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import time
 
 import msgspec
 import structlog
@@ -70,6 +71,26 @@ def redact_secrets(_logger: object, _method: str, event_dict: dict) -> dict:
 
 _json_encoder = msgspec.json.Encoder(enc_hook=repr)
 
+# The second the last timestamp fell in, and that second written out: every line in the same
+# second shares it (one tuple, swapped whole, so threads always read a matching pair).
+_current_second: tuple[int, str] = (-1, "")
+
+
+def add_timestamp(_logger: object, _method: str, event_dict: dict) -> dict:
+    """``timestamp``: UTC, ISO 8601, always to the microsecond (``2026-11-30T05:06:05.869235Z``).
+    structlog's ``TimeStamper`` took 2.4–5.5 µs of a request log line's 29, this 0.7–1.3
+    (``timeit``, side by side, on a host whose speed wandered): the seconds are written out
+    once per second."""
+    global _current_second
+    micros = time.time_ns() // 1000
+    second = micros // 1_000_000
+    cached_second, prefix = _current_second
+    if second != cached_second:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _current_second = (second, prefix)
+    event_dict["timestamp"] = "%s.%06dZ" % (prefix, micros % 1_000_000)
+    return event_dict
+
 
 def _render_json_line(_logger: object, _method: str, event_dict: dict) -> bytes:
     return _json_encoder.encode(event_dict)
@@ -109,7 +130,7 @@ def configure_logging(log_format: str = "json", level: int | str = logging.INFO)
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_timestamp,
         structlog.processors.format_exc_info,
         redact_secrets,
     ]

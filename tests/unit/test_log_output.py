@@ -76,3 +76,24 @@ def test_level_by_name_lets_debug_lines_through(monkeypatch, restore_logging):
     configure_logging("json", "debug")
     get_logger("hookrelay.test").debug("shown_at_debug")
     assert [json.loads(line)["event"] for line in stream.getvalue().splitlines()] == ["shown_at_debug"]
+
+
+def test_timestamps_are_utc_to_the_microsecond_and_follow_the_clock_across_seconds(monkeypatch):
+    import time
+    from datetime import UTC, datetime
+
+    from hookrelay import logging as hookrelay_logging
+
+    def stamp_at(nanoseconds: int) -> str:
+        monkeypatch.setattr(time, "time_ns", lambda: nanoseconds)
+        return hookrelay_logging.add_timestamp(None, "info", {})["timestamp"]
+
+    second = int(datetime(2026, 11, 30, 5, 6, 59, tzinfo=UTC).timestamp())
+    assert stamp_at(second * 10**9 + 7_000) == "2026-11-30T05:06:59.000007Z"
+    assert stamp_at(second * 10**9 + 999_999_999) == "2026-11-30T05:06:59.999999Z"
+    # The next second, and the next minute: the remembered second is not reused.
+    assert stamp_at((second + 1) * 10**9) == "2026-11-30T05:07:00.000000Z"
+    assert stamp_at((second + 61) * 10**9 + 500_000_000) == "2026-11-30T05:08:00.500000Z"
+    monkeypatch.undo()
+    fresh = hookrelay_logging.add_timestamp(None, "info", {})["timestamp"]
+    assert abs(datetime.fromisoformat(fresh).timestamp() - time.time()) < 5
