@@ -383,9 +383,9 @@ class NoiseMonitor:
     """Samples, every ``interval`` seconds, the CPU time used by processes outside this run's
     process tree (a test suite, another build: anything that makes figures move). Per phase it
     keeps the foreign CPU-seconds and which kinds of process used them, and the CPU-seconds the
-    hypervisor stole (other virtual machines on the same host: on 2026-11-30 the same code's
-    figures moved by a third between two runs while this grew). PostgreSQL backends are shared
-    and not attributed."""
+    hypervisor stole (other virtual machines on the same host: on 2026-11-30 figures of the same
+    code moved by up to half between two runs ten minutes apart, in a half hour in which the
+    host's steal counter grew by 15 CPU-s). PostgreSQL backends are shared and not attributed."""
 
     def __init__(self, interval: float = 2.0) -> None:
         import threading

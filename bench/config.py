@@ -39,7 +39,7 @@ class Config:
     drain_events: int = 20_000
     fanout_events: int = 5_000
     drain_calibration: int = 2_000
-    # 100 s, not 120: on a slow host (2026-11-30, 05:03) a run at 120 took 605 s.
+    # 100 s, not 120: on a slower host the run of 2026-11-30 04:53 took 605 s at 120.
     drain_shape_budget_s: float = 100.0
     drain_adaptive: bool = True
     fanout_endpoints: int = 4
