@@ -178,11 +178,11 @@ async def test_one_refused_publication_does_not_fail_the_others(services, app_ke
 
 
 async def test_deliveries_pages_keep_room_for_the_lease_update(services) -> None:
-    """Migration 0004 and the model agree: a lease (locked_until only) can be a HOT update."""
+    """Migrations 0004 and 0006 and the model agree: a lease (locked_until only) can be a HOT update."""
     assert await _rows(services, "SELECT reloptions FROM pg_class WHERE relname = 'deliveries'") == [
-        (["fillfactor=60"],)
+        (["fillfactor=50"],)
     ]
-    assert Delivery.__table__.dialect_options["postgresql"]["with"] == {"fillfactor": 60}
+    assert Delivery.__table__.dialect_options["postgresql"]["with"] == {"fillfactor": 50}
 
 
 async def test_publishing_does_not_wait_for_a_worker_holding_its_endpoint(services, app_key) -> None:

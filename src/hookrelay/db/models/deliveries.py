@@ -70,6 +70,7 @@ class Delivery(Base):
         ),
         Index("ix_deliveries_event_id", "event_id"),
         Index("ix_deliveries_endpoint_id_id", "endpoint_id", "id"),
-        # Room on each page so a worker's lease (locked_until only) is a HOT update (migration 0004).
-        {"postgresql_with": {"fillfactor": 60}},
+        # Room on each page so that a worker's lease (locked_until only) is a HOT update, even when
+        # a claim leases every row of a page (migrations 0004 and 0006).
+        {"postgresql_with": {"fillfactor": 50}},
     )
