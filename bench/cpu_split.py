@@ -21,7 +21,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import LOGS, REDIS_HOOKRELAY_DB, cmdline, flush_redis  # noqa: E402
+from bench.common import LOGS, REDIS_HOOKRELAY_DB, cmdline, drop_database, flush_redis  # noqa: E402
 from bench.config import Config  # noqa: E402
 from bench.stack import HookrelayStack, Receiver  # noqa: E402
 
@@ -84,6 +84,7 @@ def _wrk_shape(path: str, body: str, with_workers: bool, seconds: float, api_wor
         report(before, after, result["rps"] * seconds, wall, "request")
     finally:
         stack.stop_all()
+        drop_database(stack.db_name)
         if receiver is not None:
             receiver.stop()
 
@@ -121,6 +122,7 @@ def _drain(count: int, *, leftover: bool) -> None:
     finally:
         stack.stop = stop  # type: ignore[method-assign]
         stack.stop_all()
+        drop_database(stack.db_name)
         receiver.stop()
 
 
