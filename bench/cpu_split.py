@@ -67,13 +67,11 @@ def _wrk_shape(path: str, body: str, with_workers: bool, seconds: float, api_wor
     receiver = Receiver(LOGS / "cpu_split") if with_workers else None
     stack = HookrelayStack("cpu_split", api_workers=api_workers, redis_db=REDIS_HOOKRELAY_DB)
     try:
-        stack.create_database()
-        stack.start_api()
         if receiver is not None:
-            stack.create_endpoint(receiver.url(0))
-            stack.start_worker(processes=worker_processes)
-            stack.start_scheduler()
-            stack.wait_worker_ready(expected=worker_processes or os.cpu_count() or 1)
+            stack.start_live(receiver.url(0), worker_processes=worker_processes)
+        else:
+            stack.create_database()
+            stack.start_api()
         target = dict(body=body, headers=stack.headers(), connections=connections, threads=2)
         run_wrk(stack.base + path, seconds=2, **target)  # warm-up
         time.sleep(1)

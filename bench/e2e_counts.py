@@ -69,12 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     stack = HookrelayStack("e2e_counts", api_workers=args.api_workers, redis_db=REDIS_HOOKRELAY_DB)
     stack.env.update(pair.split("=", 1) for pair in args.env)
     try:
-        stack.create_database()
-        stack.start_api()
-        stack.create_endpoint(receiver.url(0))
-        stack.start_worker()
-        stack.start_scheduler()
-        stack.wait_worker_ready(expected=os.cpu_count() or 1)
+        stack.start_live(receiver.url(0))
         if args.worker_nice:
             _renice_workers(stack, args.worker_nice)
         time.sleep(1.0)

@@ -7,7 +7,6 @@ again after the end-to-end throughput runs and the latency run.
 
 from __future__ import annotations
 
-import os
 import time
 
 from bench import scenario_end_to_end, scenario_latency
@@ -21,12 +20,7 @@ def run(config: Config, receiver: Receiver, ceiling_by_connections: dict[str, fl
     stack = HookrelayStack("live", api_workers=config.api_workers, redis_db=REDIS_HOOKRELAY_DB)
     results: dict = {}
     try:
-        stack.create_database()
-        stack.start_api()
-        stack.create_endpoint(receiver.url(0))
-        stack.start_worker()
-        stack.start_scheduler()
-        stack.wait_worker_ready(expected=os.cpu_count() or 1)
+        stack.start_live(receiver.url(0))
         time.sleep(1.0)
         rss_start = stack.worker_rss_kib()
         log(f"worker RSS at start: {rss_start['total_kib'] / 1024:.0f} MiB over {rss_start['processes']} processes")

@@ -4,6 +4,7 @@ ceiling app, the receiver, and the Dramatiq peer; each in its own process group.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -134,6 +135,17 @@ class HookrelayStack:
 
     def start_scheduler(self) -> None:
         self._spawn("scheduler", "scheduler")
+
+    def start_live(self, endpoint_url: str, *, worker_processes: int | None = None) -> str:
+        """The production layout on a fresh database: api, one endpoint at ``endpoint_url``
+        (its id is returned), worker and scheduler, once the worker processes have booted."""
+        self.create_database()
+        self.start_api()
+        endpoint_id = self.create_endpoint(endpoint_url)
+        self.start_worker(processes=worker_processes)
+        self.start_scheduler()
+        self.wait_worker_ready(expected=worker_processes or os.cpu_count() or 1)
+        return endpoint_id
 
     def stop(self, name: str) -> None:
         proc = self.procs.pop(name, None)
