@@ -1,6 +1,6 @@
 """Where the CPU goes: CPU-seconds per kind of process (api, worker, scheduler, postgres, redis,
 receiver, wrk) while one bench shape runs, and per item (request or delivery). The figures in
-the README's "what changed" list were found this way, then explained with ``py-spy``.
+the "what changed" lists of ``bench/HISTORY.md`` were found this way, then explained with ``py-spy``.
 
     uv run python -m bench.cpu_split submission   # wrk POST /v1/jobs against `hookrelay api` alone
     uv run python -m bench.cpu_split end_to_end   # wrk POST /v1/events with worker + scheduler running
