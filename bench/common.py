@@ -357,7 +357,7 @@ def machine() -> dict:
 
 # --- noise: CPU used by processes this run did not start ----------------------------------------
 
-_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _WATCHED = ("pytest", "hookrelay", "dramatiq", "uvicorn", "wrk", "python")
 
 
@@ -371,7 +371,9 @@ def _stolen_ticks() -> int | None:
         return None
 
 
-def _cpu_ticks(pid: int) -> int | None:
+def process_cpu_ticks(pid: int) -> int | None:
+    """The CPU time a process has used so far (user + system), in ``CLK_TCK`` ticks; None if
+    it is gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
@@ -426,7 +428,7 @@ class NoiseMonitor:
         phase = self.phases.setdefault(self.phase, {"foreign_cpu_s": 0.0, "by_kind": {}, "stolen_cpu_s": 0.0})
         stolen = _stolen_ticks()
         if count and stolen is not None and self._previous_stolen is not None:
-            phase["stolen_cpu_s"] += max(0, stolen - self._previous_stolen) / _CLK_TCK
+            phase["stolen_cpu_s"] += max(0, stolen - self._previous_stolen) / CLK_TCK
         self._previous_stolen = stolen
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
@@ -434,7 +436,7 @@ class NoiseMonitor:
             pid = int(entry.name)
             if pid in ours:
                 continue
-            ticks = _cpu_ticks(pid)
+            ticks = process_cpu_ticks(pid)
             if ticks is None:
                 continue
             current[pid] = ticks
@@ -452,7 +454,7 @@ class NoiseMonitor:
             kind = next((k for k in _WATCHED if k in command), None)
             if kind is None:
                 continue  # kernel threads, PostgreSQL, Redis: shared or negligible
-            seconds = delta / _CLK_TCK
+            seconds = delta / CLK_TCK
             phase["foreign_cpu_s"] += seconds
             phase["by_kind"][kind] = phase["by_kind"].get(kind, 0.0) + seconds
         self._previous = current

@@ -21,11 +21,12 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import LOGS, REDIS_HOOKRELAY_DB, cmdline, drop_database, flush_redis  # noqa: E402
+from bench.common import (  # noqa: E402
+    CLK_TCK, LOGS, REDIS_HOOKRELAY_DB, cmdline, drop_database, flush_redis, process_cpu_ticks,
+)
 from bench.config import Config  # noqa: E402
 from bench.stack import HookrelayStack, Receiver  # noqa: E402
 
-_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _kind(pid: int) -> str:
@@ -41,11 +42,9 @@ def _cpu_by_pid() -> dict[int, tuple[int, str]]:
     found = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            found[int(entry.name)] = (int(fields[11]) + int(fields[12]), _kind(int(entry.name)))
+            ticks = process_cpu_ticks(int(entry.name))
+            if ticks is not None:
+                found[int(entry.name)] = (ticks, _kind(int(entry.name)))
     return found
 
 
@@ -54,7 +53,7 @@ def report(before: dict, after: dict, items: float, wall: float, unit: str) -> N
     for pid, (ticks, kind) in after.items():
         used = ticks - before.get(pid, (0, kind))[0]
         if used > 0:
-            by_kind[kind] = by_kind.get(kind, 0.0) + used / _TICKS
+            by_kind[kind] = by_kind.get(kind, 0.0) + used / CLK_TCK
     for kind, seconds in sorted(by_kind.items(), key=lambda pair: -pair[1]):
         print(f"  {kind:10s} {seconds:6.2f} CPU-s  {1000 * seconds / items:6.3f} ms per {unit}")
     print(f"  total      {sum(by_kind.values()):6.2f} CPU-s of {os.cpu_count() * wall:.1f} available")

@@ -16,7 +16,6 @@ depend on the fillfactor. The CPU figure moves with the host; the WAL counts do 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,14 +26,13 @@ if __package__ in (None, ""):
 import psycopg  # noqa: E402
 
 from bench.backlog import insert_hookrelay_backlog, make_events  # noqa: E402
-from bench.common import REDIS_HOOKRELAY_DB, drop_database  # noqa: E402
+from bench.common import CLK_TCK, REDIS_HOOKRELAY_DB, drop_database, process_cpu_ticks  # noqa: E402
 from bench.stack import HookrelayStack  # noqa: E402
 from hookrelay.db.repositories.deliveries import CLAIM_SQL  # noqa: E402
 
 BACKLOG = 20_000
 ROUNDS = 250
 BATCH = 64
-_TICKS = os.sysconf("SC_CLK_TCK")
 
 RECORD_SUCCESS = """
 UPDATE deliveries SET status = 'succeeded', attempts = attempts + 1, next_attempt_at = NULL,
@@ -45,8 +43,7 @@ WHERE id = ANY(string_to_array(%(ids)s, ','))
 
 
 def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
+    return process_cpu_ticks(pid) / CLK_TCK
 
 
 def measure(fillfactor: int) -> None:
