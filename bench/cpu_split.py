@@ -38,25 +38,52 @@ def _kind(pid: int) -> str:
     return "wrk" if command.startswith("wrk") else "other"
 
 
-def _cpu_by_pid() -> dict[int, tuple[int, str]]:
+def _runqueue_wait_ns(pid: int) -> int:
+    """How long the threads of ``pid`` alive now have waited, runnable, for a core (the second
+    field of each thread's ``schedstat``); 0 where the kernel does not keep it."""
+    waited = 0
+    try:
+        for thread in os.listdir(f"/proc/{pid}/task"):
+            waited += int(Path(f"/proc/{pid}/task/{thread}/schedstat").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        pass
+    return waited
+
+
+def _cpu_by_pid() -> dict[int, tuple[int, str, int]]:
+    """Per process: CPU ticks used, kind, and nanoseconds spent waiting for a core."""
     found = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             ticks = process_cpu_ticks(int(entry.name))
             if ticks is not None:
-                found[int(entry.name)] = (ticks, _kind(int(entry.name)))
+                found[int(entry.name)] = (ticks, _kind(int(entry.name)), _runqueue_wait_ns(int(entry.name)))
     return found
 
 
-def report(before: dict, after: dict, items: float, wall: float, unit: str) -> None:
-    by_kind: dict[str, float] = {}
-    for pid, (ticks, kind) in after.items():
-        used = ticks - before.get(pid, (0, kind))[0]
+def _idle_cpu_seconds() -> float:
+    """Idle and I/O-wait time of all cores since boot (the first line of /proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return (int(fields[4]) + int(fields[5])) / CLK_TCK
+
+
+def report(before: dict, after: dict, items: float, wall: float, unit: str, idle_seconds: float | None = None) -> None:
+    """CPU per kind of process, and how long that kind waited, runnable, for a core: a process
+    on the critical path that waits while cores sit idle is held up by scheduling, not work."""
+    by_kind: dict[str, list[float]] = {}
+    for pid, (ticks, kind, waited_ns) in after.items():
+        ticks_before, _, waited_before = before.get(pid, (0, kind, 0))
+        used, waited = ticks - ticks_before, waited_ns - waited_before
         if used > 0:
-            by_kind[kind] = by_kind.get(kind, 0.0) + used / CLK_TCK
-    for kind, seconds in sorted(by_kind.items(), key=lambda pair: -pair[1]):
-        print(f"  {kind:10s} {seconds:6.2f} CPU-s  {1000 * seconds / items:6.3f} ms per {unit}")
-    print(f"  total      {sum(by_kind.values()):6.2f} CPU-s of {os.cpu_count() * wall:.1f} available")
+            totals = by_kind.setdefault(kind, [0.0, 0.0])
+            totals[0] += used / CLK_TCK
+            totals[1] += max(waited, 0) / 1e9
+    for kind, (seconds, waited) in sorted(by_kind.items(), key=lambda pair: -pair[1][0]):
+        print(f"  {kind:10s} {seconds:6.2f} CPU-s  {1000 * seconds / items:6.3f} ms per {unit}"
+              f"   waited {waited:5.2f} s for a core")
+    idle = f", {idle_seconds:.2f} idle" if idle_seconds is not None else ""
+    print(f"  total      {sum(totals[0] for totals in by_kind.values()):6.2f} CPU-s of "
+          f"{os.cpu_count() * wall:.1f} available{idle}")
 
 
 def _wrk_shape(path: str, body: str, with_workers: bool, seconds: float, api_workers: int, connections: int,
@@ -74,11 +101,11 @@ def _wrk_shape(path: str, body: str, with_workers: bool, seconds: float, api_wor
         target = dict(body=body, headers=stack.headers(), connections=connections, threads=2)
         run_wrk(stack.base + path, seconds=2, **target)  # warm-up
         time.sleep(1)
-        before, started = _cpu_by_pid(), time.time()
+        before, idle_before, started = _cpu_by_pid(), _idle_cpu_seconds(), time.time()
         result = run_wrk(stack.base + path, seconds=seconds, **target)
-        after, wall = _cpu_by_pid(), time.time() - started
+        after, idle, wall = _cpu_by_pid(), _idle_cpu_seconds() - idle_before, time.time() - started
         print(f"POST {path}: {result['rps']:.0f} req/s, p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms")
-        report(before, after, result["rps"] * seconds, wall, "request")
+        report(before, after, result["rps"] * seconds, wall, "request", idle)
     finally:
         stack.stop_all()
         drop_database(stack.db_name)
@@ -96,12 +123,13 @@ def _drain(count: int, *, leftover: bool) -> None:
     start_worker, stop = stack.start_worker, stack.stop
 
     def start_worker_measured(*args, **kwargs) -> None:
-        marks["before"], marks["started"] = _cpu_by_pid(), time.time()
+        marks["before"], marks["idle"], marks["started"] = _cpu_by_pid(), _idle_cpu_seconds(), time.time()
         start_worker(*args, **kwargs)
 
     def stop_measured(name: str) -> None:
         if name == "worker" and "after" not in marks:
             marks["after"], marks["wall"] = _cpu_by_pid(), time.time() - marks["started"]
+            marks["idle"] = _idle_cpu_seconds() - marks["idle"]
         if not leftover:
             stop(name)
 
@@ -113,7 +141,7 @@ def _drain(count: int, *, leftover: bool) -> None:
         result = scenario_drain.hookrelay_rep(stack, receiver, endpoint_ids, make_events(count), count, Config())
         print(f"drain {count}: {result['rate'] or 0:.0f} deliveries/s over {result['seconds'] or 0:.1f} s; "
               f"first 2xx {result['start_to_first_2xx_s'] or 0:.2f} s after the worker started")
-        report(marks["before"], marks["after"], count, marks["wall"], "delivery")
+        report(marks["before"], marks["after"], count, marks["wall"], "delivery", marks["idle"])
         if leftover:
             _consume_leftover_messages()
     finally:

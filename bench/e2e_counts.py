@@ -41,9 +41,17 @@ def _plan(text: str) -> tuple[int, float]:
 
 def _renice_workers(stack: HookrelayStack, nice: int) -> None:
     # Linux keeps a nice value per thread, so every thread of every worker process.
-    for pid in [stack.procs["worker"].pid, *descendants(stack.procs["worker"].pid)]:
+    master = stack.procs["worker"].pid
+    for pid in [master, *descendants(master)]:
         for thread_id in os.listdir(f"/proc/{pid}/task"):
             os.setpriority(os.PRIO_PROCESS, int(thread_id), nice)
+    # With autogroups on (kernel.sched_autogroup_enabled), the kernel first shares the cores
+    # between sessions, and the bench starts each process in a session of its own; a thread's
+    # nice value then only ranks it within its own session. The session's nice is what ranks the
+    # workers against the API, PostgreSQL and the receiver.
+    autogroup = Path(f"/proc/{master}/autogroup")
+    if autogroup.exists():
+        autogroup.write_text(str(nice))
 
 
 def _dirty_buffers(rows: int) -> None:
