@@ -1,5 +1,6 @@
 """Where the CPU goes: CPU-seconds per kind of process (api, worker, scheduler, postgres, redis,
-receiver, wrk) while one bench shape runs, and per item (request or delivery). The figures in
+receiver, wrk) while one bench shape runs, and per item (request or delivery); how long each
+kind's threads waited, runnable, for a core; and how long the cores sat idle. The figures in
 the "what changed" lists of ``bench/HISTORY.md`` were found this way, then explained with ``py-spy``.
 
     uv run python -m bench.cpu_split submission   # wrk POST /v1/jobs against `hookrelay api` alone
@@ -41,12 +42,16 @@ def _kind(pid: int) -> str:
 def _runqueue_wait_ns(pid: int) -> int:
     """How long the threads of ``pid`` alive now have waited, runnable, for a core (the second
     field of each thread's ``schedstat``); 0 where the kernel does not keep it."""
-    waited = 0
     try:
-        for thread in os.listdir(f"/proc/{pid}/task"):
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    waited = 0
+    for thread in threads:
+        try:  # a thread may end between the listing and the read
             waited += int(Path(f"/proc/{pid}/task/{thread}/schedstat").read_text().split()[1])
-    except (OSError, IndexError, ValueError):
-        pass
+        except (OSError, IndexError, ValueError):
+            continue
     return waited
 
 
