@@ -5,6 +5,7 @@ the "what changed" lists of ``bench/HISTORY.md`` were found this way, then expla
 
     uv run python -m bench.cpu_split submission   # wrk POST /v1/jobs against `hookrelay api` alone
     uv run python -m bench.cpu_split end_to_end   # wrk POST /v1/events with worker + scheduler running
+    uv run python -m bench.cpu_split ceiling      # wrk POST /v1/jobs against the ceiling app alone
     uv run python -m bench.cpu_split drain        # one 20,000-delivery drain (from worker start)
     uv run python -m bench.cpu_split drain --leftover   # … then the messages still queued after it
 
@@ -32,11 +33,21 @@ from bench.stack import HookrelayStack, Receiver  # noqa: E402
 
 def _kind(pid: int) -> str:
     command = cmdline(pid)
+    if "multiprocessing" in command:  # a process uvicorn spawned for --workers N: its parent's kind
+        return _kind(_parent_pid(pid))
     for marker, kind in (("postgres", "postgres"), ("redis-server", "redis"), ("bench.receiver", "receiver"),
-                         (" api", "api"), ("scheduler", "scheduler"), (" worker", "worker")):
+                         ("bench.ceiling_app", "ceiling"), (" api", "api"), ("scheduler", "scheduler"),
+                         (" worker", "worker")):
         if marker in command:
             return kind
     return "wrk" if command.startswith("wrk") else "other"
+
+
+def _parent_pid(pid: int) -> int:
+    try:  # the field after the parenthesised command name, which may itself hold spaces
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 def _runqueue_wait_ns(pid: int) -> int:
@@ -118,6 +129,29 @@ def _wrk_shape(path: str, body: str, with_workers: bool, seconds: float, api_wor
             receiver.stop()
 
 
+def _ceiling(seconds: float, api_workers: int, connections: int) -> None:
+    """The ceiling app (``bench.stack.CeilingApp``) read the same way: what one durable request
+    costs with nothing of hookrelay's, the yardstick of end to end's CPU per event."""
+    from bench.scenario_submission import JOB_BODY
+    from bench.stack import CeilingApp
+    from bench.wrk import run_wrk
+
+    ceiling = CeilingApp("hookrelay_bench_cpu_split_ceiling", workers=api_workers, log_dir=LOGS / "cpu_split")
+    try:
+        target = dict(body=JOB_BODY, headers={}, connections=connections, threads=2)
+        run_wrk(ceiling.base + "/v1/jobs", seconds=2, **target)  # warm-up
+        time.sleep(1)
+        before, idle_before, started = _cpu_by_pid(), _idle_cpu_seconds(), time.time()
+        result = run_wrk(ceiling.base + "/v1/jobs", seconds=seconds, **target)
+        after, idle, wall = _cpu_by_pid(), _idle_cpu_seconds() - idle_before, time.time() - started
+        print(f"ceiling app POST /v1/jobs: {result['rps']:.0f} req/s, p50 {result['p50_ms']} ms, "
+              f"p99 {result['p99_ms']} ms")
+        report(before, after, result["rps"] * seconds, wall, "request", idle)
+    finally:
+        ceiling.stop()
+        drop_database(ceiling.db_name)
+
+
 def _drain(count: int, *, leftover: bool) -> None:
     from bench import scenario_drain
     from bench.backlog import make_events
@@ -175,12 +209,12 @@ def _consume_leftover_messages(timeout: float = 180.0) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("shape", choices=("submission", "end_to_end", "drain"))
-    parser.add_argument("--seconds", type=float, default=10.0, help="wrk duration (submission, end_to_end)")
+    parser.add_argument("shape", choices=("submission", "end_to_end", "ceiling", "drain"))
+    parser.add_argument("--seconds", type=float, default=10.0, help="wrk duration (submission, end_to_end, ceiling)")
     parser.add_argument("--leftover", action="store_true",
                         help="drain: then measure consuming the messages still queued after the last delivery")
-    parser.add_argument("--api-workers", type=int, default=1, help="hookrelay api processes (submission, end_to_end)")
-    parser.add_argument("--connections", type=int, default=32, help="wrk connections (submission, end_to_end)")
+    parser.add_argument("--api-workers", type=int, default=1, help="api processes (submission, end_to_end, ceiling)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (submission, end_to_end, ceiling)")
     parser.add_argument("--worker-processes", type=int, default=None,
                         help="hookrelay worker --processes (end_to_end; default: its own, one per core)")
     parser.add_argument("--deliveries", type=int, default=20_000, help="backlog size (drain)")
@@ -190,6 +224,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args.shape == "drain":
             _drain(args.deliveries, leftover=args.leftover)
+        elif args.shape == "ceiling":
+            _ceiling(args.seconds, args.api_workers, args.connections)
         else:
             from bench.scenario_end_to_end import EVENT_BODY
             from bench.scenario_submission import JOB_BODY
