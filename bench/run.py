@@ -152,9 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             common.phase("live stack setup")
             _checkpoint(phase_seconds, "live")
             t = time.monotonic()
-            ceiling_by_connections = (results.get("submission") or {}).get("ceiling_rps_by_connections") or {}
-            live = _guarded("end_to_end/latency/memory", errors, scenario_live.run, config, receiver,
-                            ceiling_by_connections)
+            live = _guarded("end_to_end/latency/memory", errors, scenario_live.run, config, receiver)
             results.update(live or {})
             phase_seconds["end_to_end+latency+memory"] = time.monotonic() - t
         if config.wants("growth"):

@@ -5,9 +5,16 @@
 load, part of both cores stays idle, because each request waits for the group commit that
 carries it while the workers hold the cores. So the repetitions run at each of
 ``e2e_connections`` in alternation, and the figure is the best of the per-count medians (among
-the counts that left nothing behind): the treatment the ceiling app gets, whose reference is its
-best median over 32 connections and the same counts (scenario 1 runs it at each in every
-repetition). One probe at 32 connections is kept for the table, against the ceiling app at 32.
+the counts that left nothing behind). One probe at 32 connections is kept for the table.
+
+The reference is the ceiling app of scenario 1 (the same app and processes), measured here, in
+the same repetitions: after hookrelay's runs of a repetition, the ceiling app runs at 32
+connections and at each of ``e2e_connections``, while hookrelay's stack sits idle, and the
+reference is its best per-count median. Until 2026-11-30 10:00 the reference came from scenario
+1, minutes earlier, and this host's speed moves more than the target's margin in minutes: in the
+run of 09:47 the ceiling app drew 3,698–4,482 req/s at 32 connections within one minute, and in
+the run of 10:01 it drew 3,165–3,869 at 64 while the end-to-end repetitions, four minutes later,
+ran on a faster host than that.
 
 Until 2026-11-30 short probes (3 s, one each) picked one count for the repetitions. On one live
 stack, 3 s at 128 connections delivered 1,666 and 1,786/s where 10 s delivered 2,158 and 2,348/s
@@ -31,9 +38,10 @@ from datetime import UTC, datetime
 import psycopg
 
 from bench.backlog import EVENT_TYPE, sample_data
-from bench.common import log, median, ratio
+from bench.common import LOGS, drop_database, log, median, ratio
 from bench.config import Config
-from bench.stack import HookrelayStack
+from bench.scenario_submission import JOB_BODY
+from bench.stack import CeilingApp, HookrelayStack
 from bench.wrk import run_wrk
 
 EVENT_BODY = json.dumps({"type": EVENT_TYPE, "data": sample_data(1)})
@@ -98,29 +106,46 @@ def _best_count(by_connections: dict[int, dict]) -> int:
     return max(clean, key=lambda count: clean[count]["delivered_per_s"] or 0)
 
 
-def run(config: Config, stack: HookrelayStack, ceiling_by_connections: dict[str, float]) -> dict:
+def run(config: Config, stack: HookrelayStack) -> dict:
     grace = config.e2e_grace_seconds
     counts = config.e2e_connections
-    one_rep(stack, config, seconds=config.wrk_warmup_seconds, grace=grace, connections=max(counts))  # warm-up
-    at_submission_load = one_rep(stack, config, seconds=config.e2e_probe_seconds, grace=grace,
-                                 connections=config.connections)
-    log(f"end-to-end probe at {config.connections} connections: accepted {at_submission_load['accepted_per_s']:.0f}/s, "
-        f"delivered {at_submission_load['delivered_per_s']:.0f}/s, left behind {at_submission_load['left_behind']}")
-    runs_at: dict[int, list[dict]] = {count: [] for count in counts}
-    for rep in range(config.reps):
-        for connections in counts:  # alternating, so that drift hits every count alike
-            result = one_rep(stack, config, seconds=config.e2e_seconds, grace=grace, connections=connections)
-            runs_at[connections].append(result)
-            log(f"end-to-end rep {rep + 1} at {connections} connections: accepted {result['accepted_per_s']:.0f}/s, "
-                f"delivered {result['delivered_per_s']:.0f}/s, backlog at end {result['backlog_at_load_end']}, "
-                f"left behind {result['left_behind']}")
+    ceiling_counts = sorted({config.connections, *counts})
+    ceiling = CeilingApp("hookrelay_bench_ceiling_e2e", workers=config.submission_api_workers,
+                         log_dir=LOGS / "end_to_end")
+    ceiling_wrk = dict(body=JOB_BODY, headers={}, threads=config.wrk_threads)
+    try:
+        run_wrk(ceiling.base + "/v1/jobs", seconds=config.wrk_warmup_seconds, connections=max(ceiling_counts),
+                **ceiling_wrk)
+        one_rep(stack, config, seconds=config.wrk_warmup_seconds, grace=grace, connections=max(counts))  # warm-up
+        at_submission_load = one_rep(stack, config, seconds=config.e2e_probe_seconds, grace=grace,
+                                     connections=config.connections)
+        log(f"end-to-end probe at {config.connections} connections: accepted "
+            f"{at_submission_load['accepted_per_s']:.0f}/s, delivered {at_submission_load['delivered_per_s']:.0f}/s, "
+            f"left behind {at_submission_load['left_behind']}")
+        runs_at: dict[int, list[dict]] = {count: [] for count in counts}
+        ceiling_runs_at: dict[int, list[float]] = {count: [] for count in ceiling_counts}
+        for rep in range(config.reps):
+            for connections in counts:  # alternating, so that drift hits every count alike
+                result = one_rep(stack, config, seconds=config.e2e_seconds, grace=grace, connections=connections)
+                runs_at[connections].append(result)
+                log(f"end-to-end rep {rep + 1} at {connections} connections: accepted "
+                    f"{result['accepted_per_s']:.0f}/s, delivered {result['delivered_per_s']:.0f}/s, backlog at end "
+                    f"{result['backlog_at_load_end']}, left behind {result['left_behind']}")
+            for connections in ceiling_counts:  # the same repetition's reference
+                result = run_wrk(ceiling.base + "/v1/jobs", seconds=config.wrk_seconds, connections=connections,
+                                 **ceiling_wrk)
+                ceiling_runs_at[connections].append(result["rps"])
+                log(f"end-to-end rep {rep + 1} ceiling app at {connections} connections: {result['rps']:.0f} req/s")
+    finally:
+        ceiling.stop()
+        drop_database(ceiling.db_name)
     by_connections = {count: _summary(runs) for count, runs in runs_at.items()}
     connections = _best_count(by_connections)
     best = by_connections[connections]
+    ceiling_by_connections = {str(count): median(rates) for count, rates in ceiling_runs_at.items()}
     ceiling_rps = max((rps for rps in ceiling_by_connections.values() if rps), default=None)
     ceiling_at_submission_load = ceiling_by_connections.get(str(config.connections))
     delivered_at_submission_load = at_submission_load["delivered_per_s"]
-    other_counts = sorted(int(count) for count in ceiling_by_connections if int(count) != config.connections)
     return {
         "connections": connections,
         **best,
@@ -131,6 +156,7 @@ def run(config: Config, stack: HookrelayStack, ceiling_by_connections: dict[str,
         "ceiling_rps_at_submission_connections": ceiling_at_submission_load,
         "delivered_ratio_at_submission_connections": ratio(delivered_at_submission_load, ceiling_at_submission_load),
         "ceiling_rps_by_connections": ceiling_by_connections,
+        "ceiling_runs_by_connections": {str(count): rates for count, rates in ceiling_runs_at.items()},
         "ceiling_rps": ceiling_rps,
         "delivered_ratio": ratio(best["delivered_per_s"], ceiling_rps),
         "runs": [rep for count in counts for rep in runs_at[count]],
@@ -141,8 +167,9 @@ def run(config: Config, stack: HookrelayStack, ceiling_by_connections: dict[str,
             f"= undelivered {config.e2e_grace_seconds:g}s after the load stops",
             f"figure: the best per-count median delivered/s among the counts that left nothing behind "
             f"(here -c{connections}); every count's medians are in by_connections",
-            f"ceiling = the ceiling app's best req/s from scenario 1 (same run) over {config.connections} "
-            f"connections and {', '.join(map(str, other_counts))} (each the median of {config.reps} repetitions)",
+            f"ceiling = the ceiling app of scenario 1 ({config.submission_api_workers} uvicorn processes, "
+            f"POST /v1/jobs, wrk {config.wrk_seconds:g}s) run in each repetition right after hookrelay's, at "
+            f"{', '.join(map(str, ceiling_counts))} connections: its best per-count median req/s",
             f"at {config.connections} connections: one {config.e2e_probe_seconds:g}s probe, not a median",
         ],
     }

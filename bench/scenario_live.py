@@ -15,7 +15,7 @@ from bench.config import Config
 from bench.stack import HookrelayStack, Receiver
 
 
-def run(config: Config, receiver: Receiver, ceiling_by_connections: dict[str, float]) -> dict:
+def run(config: Config, receiver: Receiver) -> dict:
     flush_redis(REDIS_HOOKRELAY_DB)
     stack = HookrelayStack("live", api_workers=config.api_workers, redis_db=REDIS_HOOKRELAY_DB)
     results: dict = {}
@@ -26,7 +26,7 @@ def run(config: Config, receiver: Receiver, ceiling_by_connections: dict[str, fl
         log(f"worker RSS at start: {rss_start['total_kib'] / 1024:.0f} MiB over {rss_start['processes']} processes")
         if config.wants("end_to_end"):
             phase("end_to_end")
-            results["end_to_end"] = scenario_end_to_end.run(config, stack, ceiling_by_connections)
+            results["end_to_end"] = scenario_end_to_end.run(config, stack)
             results["end_to_end"]["scheduler_resent"] = stack.scheduler_resent()
         rss_mid = stack.worker_rss_kib()
         if config.wants("latency"):

@@ -44,36 +44,21 @@ def run(config: Config) -> dict:
         for url, headers in targets.values():
             run_wrk(url, headers=headers, seconds=config.wrk_warmup_seconds, **wrk)
         runs: dict[str, list[dict]] = {name: [] for name in targets}
-        # The end-to-end scenario takes hookrelay's best median over its connection counts, so the
-        # ceiling app gets the same chance at each of those counts, for that comparison: in every
-        # repetition too, so that each count's figure is a median like every other one.
-        other_counts = [count for count in config.e2e_connections if count != config.connections] \
-            if config.wants("end_to_end") else []
-        ceiling_runs_at: dict[str, list[float]] = {str(count): [] for count in other_counts}
         for rep in range(config.reps):
             for name, (url, headers) in targets.items():
                 result = run_wrk(url, headers=headers, seconds=config.wrk_seconds, **wrk)
                 runs[name].append(result)
                 log(f"submission rep {rep + 1} {name}: {result['rps']:.0f} req/s, p50 {result['p50_ms']:.1f} ms, "
                     f"p99 {result['p99_ms']:.1f} ms")
-            url, headers = targets["ceiling"]
-            for connections in other_counts:
-                result = run_wrk(url, headers=headers, seconds=config.wrk_seconds, **{**wrk, "connections": connections})
-                ceiling_runs_at[str(connections)].append(result["rps"])
-                log(f"submission rep {rep + 1} ceiling at {connections} connections: {result['rps']:.0f} req/s")
-        ceiling_at: dict[str, float] = {count: median(rates) for count, rates in ceiling_runs_at.items()}
     finally:
         stack.stop_all()
         if ceiling is not None:
             ceiling.stop()
         flush_redis(REDIS_HOOKRELAY_DB)
     hookrelay, ceiling_summary = summarize(runs["hookrelay"]), summarize(runs["ceiling"])
-    ceiling_at[str(config.connections)] = ceiling_summary["rps"]
     return {
         "hookrelay": hookrelay,
         "ceiling": ceiling_summary,
-        "ceiling_rps_by_connections": ceiling_at,
-        "ceiling_runs_by_connections": ceiling_runs_at,
         "rps_ratio": ratio(hookrelay["rps"], ceiling_summary["rps"]),
         "p99_ratio": ratio(hookrelay["p99_ms"], ceiling_summary["p99_ms"]),
         "notes": [
