@@ -11,10 +11,10 @@ The reference is the ceiling app of scenario 1 (the same app and processes), mea
 the same repetitions: after hookrelay's runs of a repetition, the ceiling app runs at 32
 connections and at each of ``e2e_connections``, while hookrelay's stack sits idle, and the
 reference is its best per-count median. Until 2026-11-30 10:00 the reference came from scenario
-1, minutes earlier, and this host's speed moves more than the target's margin in minutes: in the
-run of 09:47 the ceiling app drew 3,698–4,482 req/s at 32 connections within one minute, and in
-the run of 10:01 it drew 3,165–3,869 at 64 while the end-to-end repetitions, four minutes later,
-ran on a faster host than that.
+1, minutes earlier, and a host's speed can move more than the target's margin in minutes: in
+the run of 10:01 the ceiling app drew 2,989–4,482 req/s at 32 connections within one minute,
+and end to end, four minutes later, measured 0.69× against its best median, where the run of
+09:47 on the same host had measured 0.40×.
 
 Until 2026-11-30 short probes (3 s, one each) picked one count for the repetitions. On one live
 stack, 3 s at 128 connections delivered 1,666 and 1,786/s where 10 s delivered 2,158 and 2,348/s
