@@ -194,18 +194,29 @@ def descendants(pid: int) -> list[int]:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
+        ppid = parent_pid(int(entry.name))
+        if ppid is not None:
+            children.setdefault(ppid, []).append(int(entry.name))
     found, stack = [], [pid]
     while stack:
         for child in children.get(stack.pop(), []):
             found.append(child)
             stack.append(child)
     return found
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the parenthesised command name (which may itself
+    hold spaces and parentheses), from the state on; None if the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def parent_pid(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return int(fields[1]) if fields else None
 
 
 def cmdline(pid: int) -> str:
@@ -361,12 +372,16 @@ CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _WATCHED = ("pytest", "hookrelay", "dramatiq", "uvicorn", "wrk", "python")
 
 
+def all_cpus_ticks() -> list[int]:
+    """The first line of /proc/stat, all CPUs together, in ``CLK_TCK`` ticks:
+    user nice system idle iowait irq softirq steal …"""
+    return [int(field) for field in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+
+
 def _stolen_ticks() -> int | None:
-    """CPU time the hypervisor gave to other guests while this one wanted it (``steal`` in
-    /proc/stat), all CPUs together."""
+    """CPU time the hypervisor gave to other guests while this one wanted it (``steal``)."""
     try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
-        return int(fields[8])  # cpu user nice system idle iowait irq softirq steal
+        return all_cpus_ticks()[7]
     except (OSError, IndexError, ValueError):
         return None
 
@@ -374,11 +389,8 @@ def _stolen_ticks() -> int | None:
 def process_cpu_ticks(pid: int) -> int | None:
     """The CPU time a process has used so far (user + system), in ``CLK_TCK`` ticks; None if
     it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return int(fields[11]) + int(fields[12])  # utime + stime
+    fields = _stat_fields(pid)
+    return int(fields[11]) + int(fields[12]) if fields else None  # utime + stime
 
 
 class NoiseMonitor:

@@ -24,30 +24,23 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (  # noqa: E402
-    CLK_TCK, LOGS, REDIS_HOOKRELAY_DB, cmdline, drop_database, flush_redis, process_cpu_ticks,
+    CLK_TCK, LOGS, REDIS_HOOKRELAY_DB, all_cpus_ticks, cmdline, drop_database, flush_redis, parent_pid,
+    process_cpu_ticks,
 )
 from bench.config import Config  # noqa: E402
 from bench.stack import HookrelayStack, Receiver  # noqa: E402
 
 
-
 def _kind(pid: int) -> str:
     command = cmdline(pid)
     if "multiprocessing" in command:  # a process uvicorn spawned for --workers N: its parent's kind
-        return _kind(_parent_pid(pid))
+        return _kind(parent_pid(pid) or 0)
     for marker, kind in (("postgres", "postgres"), ("redis-server", "redis"), ("bench.receiver", "receiver"),
                          ("bench.ceiling_app", "ceiling"), (" api", "api"), ("scheduler", "scheduler"),
                          (" worker", "worker")):
         if marker in command:
             return kind
     return "wrk" if command.startswith("wrk") else "other"
-
-
-def _parent_pid(pid: int) -> int:
-    try:  # the field after the parenthesised command name, which may itself hold spaces
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return 0
 
 
 def _runqueue_wait_ns(pid: int) -> int:
@@ -79,8 +72,8 @@ def _cpu_by_pid() -> dict[int, tuple[int, str, int]]:
 
 def _idle_cpu_seconds() -> float:
     """Idle and I/O-wait time of all cores since boot (the first line of /proc/stat)."""
-    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
-    return (int(fields[4]) + int(fields[5])) / CLK_TCK
+    ticks = all_cpus_ticks()
+    return (ticks[3] + ticks[4]) / CLK_TCK
 
 
 def report(before: dict, after: dict, items: float, wall: float, unit: str, idle_seconds: float | None = None) -> None:
@@ -102,10 +95,22 @@ def report(before: dict, after: dict, items: float, wall: float, unit: str, idle
           f"{os.cpu_count() * wall:.1f} available{idle}")
 
 
-def _wrk_shape(path: str, body: str, with_workers: bool, seconds: float, api_workers: int, connections: int,
-               worker_processes: int | None = None) -> None:
+def _measure_wrk(label: str, url: str, *, body: str, headers: dict, seconds: float, connections: int) -> None:
+    """A 2 s warm-up, then ``seconds`` of wrk on ``url``, read and reported per request."""
     from bench.wrk import run_wrk
 
+    target = dict(body=body, headers=headers, connections=connections, threads=2)
+    run_wrk(url, seconds=2, **target)  # warm-up
+    time.sleep(1)
+    before, idle_before, started = _cpu_by_pid(), _idle_cpu_seconds(), time.time()
+    result = run_wrk(url, seconds=seconds, **target)
+    after, idle, wall = _cpu_by_pid(), _idle_cpu_seconds() - idle_before, time.time() - started
+    print(f"{label}: {result['rps']:.0f} req/s, p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms")
+    report(before, after, result["rps"] * seconds, wall, "request", idle)
+
+
+def _wrk_shape(path: str, body: str, with_workers: bool, seconds: float, api_workers: int, connections: int,
+               worker_processes: int | None = None) -> None:
     receiver = Receiver(LOGS / "cpu_split") if with_workers else None
     stack = HookrelayStack("cpu_split", api_workers=api_workers, redis_db=REDIS_HOOKRELAY_DB)
     try:
@@ -114,14 +119,8 @@ def _wrk_shape(path: str, body: str, with_workers: bool, seconds: float, api_wor
         else:
             stack.create_database()
             stack.start_api()
-        target = dict(body=body, headers=stack.headers(), connections=connections, threads=2)
-        run_wrk(stack.base + path, seconds=2, **target)  # warm-up
-        time.sleep(1)
-        before, idle_before, started = _cpu_by_pid(), _idle_cpu_seconds(), time.time()
-        result = run_wrk(stack.base + path, seconds=seconds, **target)
-        after, idle, wall = _cpu_by_pid(), _idle_cpu_seconds() - idle_before, time.time() - started
-        print(f"POST {path}: {result['rps']:.0f} req/s, p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms")
-        report(before, after, result["rps"] * seconds, wall, "request", idle)
+        _measure_wrk(f"POST {path}", stack.base + path, body=body, headers=stack.headers(), seconds=seconds,
+                     connections=connections)
     finally:
         stack.stop_all()
         drop_database(stack.db_name)
@@ -134,19 +133,11 @@ def _ceiling(seconds: float, api_workers: int, connections: int) -> None:
     costs with nothing of hookrelay's, the yardstick of end to end's CPU per event."""
     from bench.scenario_submission import JOB_BODY
     from bench.stack import CeilingApp
-    from bench.wrk import run_wrk
 
     ceiling = CeilingApp("hookrelay_bench_cpu_split_ceiling", workers=api_workers, log_dir=LOGS / "cpu_split")
     try:
-        target = dict(body=JOB_BODY, headers={}, connections=connections, threads=2)
-        run_wrk(ceiling.base + "/v1/jobs", seconds=2, **target)  # warm-up
-        time.sleep(1)
-        before, idle_before, started = _cpu_by_pid(), _idle_cpu_seconds(), time.time()
-        result = run_wrk(ceiling.base + "/v1/jobs", seconds=seconds, **target)
-        after, idle, wall = _cpu_by_pid(), _idle_cpu_seconds() - idle_before, time.time() - started
-        print(f"ceiling app POST /v1/jobs: {result['rps']:.0f} req/s, p50 {result['p50_ms']} ms, "
-              f"p99 {result['p99_ms']} ms")
-        report(before, after, result["rps"] * seconds, wall, "request", idle)
+        _measure_wrk("ceiling app POST /v1/jobs", ceiling.base + "/v1/jobs", body=JOB_BODY, headers={},
+                     seconds=seconds, connections=connections)
     finally:
         ceiling.stop()
         drop_database(ceiling.db_name)
