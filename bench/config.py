@@ -41,7 +41,7 @@ class Config:
     drain_calibration: int = 2_000
     # 85 s: on a slower host the run of 2026-11-30 04:53 took 605 s at 120, the run of 09:47
     # on another 562 s at 100, and the run of 12:12 on a third 574 s at 90 (with a calibration
-    # per shape, 18 s each there; since then one calibration serves both shapes).
+    # per shape, 10-15 s each there; since then one calibration serves both shapes).
     drain_shape_budget_s: float = 85.0
     drain_adaptive: bool = True
     fanout_endpoints: int = 4

@@ -211,7 +211,7 @@ def drain_shape(config: Config, receiver: Receiver, *, events_count: int, endpoi
         if config.drain_adaptive and events_count * endpoints > config.drain_calibration:
             # Calibrated once, on the first shape: a delivery costs each contender about the same
             # whatever the number of endpoints (hookrelay drained 5,807-6,601/s in alternating
-            # runs of both shapes, 2026-11-30), and the second calibration took 18 s of a run
+            # runs of both shapes, 2026-11-30), and the second calibration took 10-15 s of a run
             # that came within 30 s of the 10 minutes.
             reused = calibrated is not None
             if calibrated is None:

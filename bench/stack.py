@@ -40,8 +40,8 @@ def _hookrelay_argv(*arguments: str) -> list[str]:
 
 # A booted, idle worker process still grows by about 4 KiB every half second for its first
 # 40 s or so (then holds: sampled every 10 s for two minutes, 2026-11-30), so "no growth at all"
-# was never seen within the 30 s wait of the live stack in two runs, and each run waited the
-# whole 30 s. Its boot grows it by tens of MiB.
+# was seen only by chance, and two runs of the bench waited out the whole 30 s. The RSS read at
+# the start of the live stack was the same either way (177 MiB for two processes).
 BOOTED_RSS_GROWTH_KIB = 64
 
 
