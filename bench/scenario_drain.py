@@ -279,9 +279,9 @@ def run(config: Config, receiver: Receiver) -> dict:
         "shapes": shapes,
         "notes": [
             f"counts: the issue's unless calibration drains by hookrelay and the peer ({config.drain_calibration} "
-            f"deliveries each, not counted; run once, before the first shape, and reused for the second) showed that a shape's repetitions (hookrelay, peer and ceiling, set-up "
-            f"included) would exceed {config.drain_shape_budget_s:g}s; then cut to fit, so that make bench stays "
-            "under 10 minutes on a slow day",
+            f"deliveries each, not counted; run once, before the first shape, and reused for the second) showed "
+            f"that a shape's repetitions (hookrelay, peer and ceiling, set-up included) would exceed "
+            f"{config.drain_shape_budget_s:g}s; then cut to fit, so that make bench stays under 10 minutes on a slow day",
             "backlog accepted by SQL, not HTTP: one INSERT…SELECT unnest() per 1,000 events into events "
             "(body = encode_event_body bytes) and deliveries, rows exactly as POST /v1/events writes them, "
             "then one `deliver` message per event sent with hookrelay's own enqueue_deliveries, as the API's "
