@@ -2,10 +2,12 @@
 
 No auth, no idempotency, no broker message, no ORM: what the hardware allows for "accept a
 request and make it durable". Served the way ``hookrelay api`` is served (uvicorn, uvloop,
-httptools, no access log, the same number of worker processes)::
+httptools with each response sent in one write, no access log, the same number of worker
+processes)::
 
     BENCH_CEILING_DSN=postgresql://postgres@127.0.0.1:5432/db \
-        python -m uvicorn bench.ceiling_app:create_app --factory --port N
+        python -m uvicorn bench.ceiling_app:create_app --factory --port N \
+        --http hookrelay.api.http_protocol:CoalescedWritesProtocol
 
 Connection pool: ``psycopg_pool.AsyncConnectionPool`` when the ``psycopg-pool`` package is
 installed; otherwise an equivalent fixed pool of ``psycopg.AsyncConnection`` (a queue of

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from hookrelay.cli.servers import COALESCED_WRITES_PROTOCOL
+
 from bench.common import (
     LOGS,
     Proc,
@@ -243,7 +245,7 @@ class CeilingApp:
         self.base = f"http://127.0.0.1:{self.port}"
         argv = [sys.executable, "-m", "uvicorn", "bench.ceiling_app:create_app", "--factory",
                 "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers),
-                "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
+                "--loop", "uvloop", "--http", COALESCED_WRITES_PROTOCOL, "--no-access-log", "--log-level", "warning"]
         self.proc = spawn("ceiling-app", argv, env=child_env(BENCH_CEILING_DSN=libpq_dsn(db_name)), log_dir=log_dir)
         deadline = time.monotonic() + 60
         while True:

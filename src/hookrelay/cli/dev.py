@@ -86,11 +86,14 @@ def run_dev(*, bind: str | None, data_dir: str) -> None:
     worker.start()
 
     from hookrelay.api.app import create_app
+    from hookrelay.cli.servers import COALESCED_WRITES_PROTOCOL
 
     host, port = settings.host_and_port
     url = f"http://{host}:{port}"
     app = create_app(settings, in_process=True, run_scheduler=True)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False, http=COALESCED_WRITES_PROTOCOL
+    ))
 
     original_startup = server.startup
 

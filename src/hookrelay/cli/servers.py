@@ -11,6 +11,9 @@ import click
 
 from hookrelay.settings import Settings, load_settings
 
+# uvicorn's httptools protocol, sending each response in one write (see the module).
+COALESCED_WRITES_PROTOCOL = "hookrelay.api.http_protocol:CoalescedWritesProtocol"
+
 
 CONSUMER_WAKE_MS = 100
 
@@ -48,7 +51,7 @@ def api(bind: str | None, workers: int) -> None:
         log_config=None,
         access_log=False,
         loop="uvloop",
-        http="httptools",
+        http=COALESCED_WRITES_PROTOCOL,
     )
 
 
