@@ -72,7 +72,7 @@ async def test_everything_else_is_the_real_transports() -> None:
 
 # --- served for real --------------------------------------------------------------------------
 
-release_stream = asyncio.Event()
+release_stream: asyncio.Event  # made by the test that streams, in its own event loop
 
 
 async def app(scope, receive, send) -> None:
@@ -125,6 +125,10 @@ async def served() -> AsyncIterator[str]:
     server = uvicorn.Server(uvicorn.Config(app, http=CountedCoalescedWritesProtocol, log_config=None, access_log=False))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
+        if task.done():  # it failed to start: say why rather than wait forever
+            sock.close()
+            task.result()
+            raise RuntimeError("uvicorn stopped before it started")
         await asyncio.sleep(0.01)
     try:
         yield f"http://127.0.0.1:{port}"
@@ -164,7 +168,8 @@ async def test_pipelined_requests_are_answered_in_order() -> None:
 
 
 async def test_a_stream_flows_while_its_handler_waits() -> None:
-    release_stream.clear()
+    global release_stream
+    release_stream = asyncio.Event()
     async with served() as base, httpx.AsyncClient(base_url=base) as client:
         async with client.stream("GET", "/stream") as response:
             assert response.headers["content-type"] == "text/event-stream"
